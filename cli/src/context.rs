@@ -1,0 +1,60 @@
+//! The global options resolved into what every command needs: the node to talk to, the partner token,
+//! and where output goes.
+
+use crate::args::Args;
+use crate::output::Output;
+use anyhow::Result;
+use coalition_client::Client;
+use coalition_core::genesis::Genesis;
+
+/// A mistake in what the user typed that clap could not see (e.g. a missing token, a wrong number of
+/// names). `main` exits with code 2 for it, like a clap usage error.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+/// What every command runs with.
+#[derive(Debug, Clone)]
+pub struct Context {
+    /// The node's API base URL.
+    pub node: String,
+    /// The partner API token, if given.
+    token: Option<String>,
+    /// Tables or JSON.
+    pub out: Output,
+}
+
+impl From<&Args> for Context {
+    fn from(args: &Args) -> Context {
+        Context {
+            node: args.node.clone(),
+            token: args.token.clone().filter(|t| !t.trim().is_empty()),
+            out: Output { json: args.json },
+        }
+    }
+}
+
+impl Context {
+    /// A client for public calls. It never carries the partner token: a member's commands have no
+    /// reason to hand it to whatever node they talk to.
+    pub fn client(&self) -> Client {
+        Client::new(&self.node, None)
+    }
+
+    /// A client for partner operations, which need the token.
+    pub fn partner_client(&self) -> Result<Client> {
+        match &self.token {
+            Some(t) => Ok(Client::new(&self.node, Some(t.clone()))),
+            None => Err(UsageError(
+                "this partner operation needs the node's API token: pass --token or set COALITION_TOKEN"
+                    .into(),
+            )
+            .into()),
+        }
+    }
+
+    /// The node's genesis, to show partner names; `None` if the node does not serve it.
+    pub fn genesis(&self, client: &Client) -> Option<Genesis> {
+        client.get::<Genesis>("/v1/genesis").ok()
+    }
+}

@@ -1,0 +1,136 @@
+//! `coalition`: set up a coalition, hold a member wallet, issue and redeem points, inspect a node.
+//!
+//! Layout: [`args`] holds the clap definitions and nothing else; [`context`] turns the global options
+//! into what commands need; one module per role does the work ([`network`], [`member`] with the
+//! [`wallet`] file, [`partner`], [`status`]); [`output`] writes tables or `--json`.
+//!
+//! Exit codes (also in `--help`):
+//!
+//! | code | meaning |
+//! |---|---|
+//! | 0 | success, including when standard output was closed early (`coalition ... \| head`) |
+//! | 1 | the operation failed or was refused: node unreachable or refusing, wrong passphrase, damaged wallet, not enough points, a file that exists |
+//! | 2 | usage error: unknown option, malformed value, a partner operation without `--token` |
+//!
+//! An error prints as one line on standard error: `coalition: ` then every cause, outermost first,
+//! separated by `: `.
+
+#![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
+
+mod args;
+mod context;
+mod files;
+mod member;
+mod network;
+mod output;
+mod partner;
+mod status;
+mod wallet;
+
+use anyhow::Result;
+use args::{Args, Command, NetworkCommand};
+use clap::{CommandFactory, Parser};
+use context::{Context, UsageError};
+use serde::Serialize;
+use std::io::{self, Write};
+use std::process::ExitCode;
+
+/// The operation failed or was refused.
+const EXIT_FAILED: u8 = 1;
+/// The command line was wrong (clap uses the same code for its own usage errors).
+const EXIT_USAGE: u8 = 2;
+
+fn main() -> ExitCode {
+    // On a usage error clap prints the usage and exits with 2; on --help/--version it exits with 0.
+    let args = Args::parse();
+    match run(args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) if is_broken_pipe(&err) => {
+            // Whoever read our output (`| head`, a pager) has all they wanted: that is a normal end, not
+            // a failure, and there is nobody left to tell.
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            let line = one_line(&err);
+            // If stderr is gone too there is nothing more to do.
+            let _ = writeln!(io::stderr(), "coalition: {line}");
+            if err.chain().any(|c| c.is::<UsageError>()) {
+                ExitCode::from(EXIT_USAGE)
+            } else {
+                ExitCode::from(EXIT_FAILED)
+            }
+        }
+    }
+}
+
+fn run(args: Args) -> Result<()> {
+    let ctx = Context::from(&args);
+    match args.command {
+        Command::Network(NetworkCommand::Init(init)) => network::init(&ctx, &init),
+        Command::Member(cmd) => member::run(&ctx, cmd),
+        Command::Partner(cmd) => partner::run(&ctx, cmd),
+        Command::Status => status::run(&ctx),
+        Command::Completions { shell } => completions(&ctx, shell),
+    }
+}
+
+#[derive(Serialize)]
+struct CompletionsReport {
+    shell: String,
+    script: String,
+}
+
+fn completions(ctx: &Context, shell: clap_complete::Shell) -> Result<()> {
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut Args::command(), "coalition", &mut script);
+    let script = String::from_utf8(script)?;
+    if ctx.out.json {
+        return ctx.out.json(&CompletionsReport {
+            shell: shell.to_string(),
+            script,
+        });
+    }
+    ctx.out.raw(&script)
+}
+
+/// The whole cause chain on one line, outermost first (`a: b: c`).
+fn one_line(err: &anyhow::Error) -> String {
+    let text = format!("{err:#}");
+    text.split(['\n', '\r'])
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|c| {
+        c.downcast_ref::<io::Error>()
+            .is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use anyhow::Context as _;
+
+    #[test]
+    fn errors_are_one_line_with_every_cause() {
+        let inner = io::Error::other("line one\nline two");
+        let err = Err::<(), _>(inner)
+            .context("reading x")
+            .context("loading y")
+            .unwrap_err();
+        assert_eq!(one_line(&err), "loading y: reading x: line one line two");
+    }
+
+    #[test]
+    fn broken_pipe_is_found_under_context() {
+        let err = Err::<(), _>(io::Error::from(io::ErrorKind::BrokenPipe))
+            .context("writing")
+            .unwrap_err();
+        assert!(is_broken_pipe(&err));
+        assert!(!is_broken_pipe(&anyhow::anyhow!("other")));
+    }
+}

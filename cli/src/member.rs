@@ -1,0 +1,555 @@
+//! `coalition member ...`: the member's side. The wallet holds the key; the balance, the lots and
+//! the next sequence number come from a node; orders are built and signed here.
+//!
+//! The passphrase is asked only when the key is needed (signing), and only after everything that
+//! could fail without it (reaching the node, finding the partner, enough points) has succeeded.
+
+use crate::args::{MemberCommand, MemberSelector};
+use crate::context::{Context, UsageError};
+use crate::output::{self, partner_name, Align, Table};
+use crate::wallet::{self, WalletError};
+use anyhow::{Context as _, Result};
+use coalition_client::types::{LotInfo, RedeemResponse};
+use coalition_client::Client;
+use coalition_core::encoding;
+use coalition_core::genesis::Genesis;
+use coalition_core::hash::Hash;
+use coalition_core::record::{
+    LotSpend, MemberId, PartnerId, Points, RedeemOrder, SignedOrder, Timestamp,
+};
+use serde::Serialize;
+use std::collections::BTreeSet;
+use std::path::Path;
+
+/// Runs a `member` command.
+pub fn run(ctx: &Context, cmd: MemberCommand) -> Result<()> {
+    match cmd {
+        MemberCommand::New { wallet } => new(ctx, &wallet),
+        MemberCommand::Id { wallet } => id(ctx, &wallet),
+        MemberCommand::Show { wallet } => show(ctx, &wallet),
+        MemberCommand::Balance { who } => balance(ctx, &who),
+        MemberCommand::History { who } => history(ctx, &who),
+        MemberCommand::SignRedeem {
+            wallet,
+            points,
+            at,
+            seq,
+        } => sign_redeem(ctx, &wallet, points, &at, seq),
+        MemberCommand::Redeem { wallet, points } => redeem(ctx, &wallet, points),
+    }
+}
+
+#[derive(Serialize)]
+struct MemberReport<'a> {
+    member: MemberId,
+    wallet: &'a Path,
+}
+
+fn new(ctx: &Context, path: &Path) -> Result<()> {
+    // Refuse before asking for a passphrase twice.
+    if path.exists() {
+        return Err(WalletError::Exists {
+            path: path.to_path_buf(),
+        }
+        .into());
+    }
+    let pass = wallet::new_passphrase_for(path)?;
+    let member = wallet::create(path, &pass)?;
+    drop(pass);
+    if ctx.out.json {
+        return ctx.out.json(&MemberReport {
+            member,
+            wallet: path,
+        });
+    }
+    ctx.out.line(member.to_hex())?;
+    use std::io::IsTerminal;
+    if std::io::stderr().is_terminal() {
+        eprintln!(
+            "Wallet written to {}. Keep a copy of it and its passphrase: without both, its points cannot be spent.",
+            path.display()
+        );
+    }
+    Ok(())
+}
+
+fn id(ctx: &Context, path: &Path) -> Result<()> {
+    let member = wallet::member_id(path)?;
+    if ctx.out.json {
+        return ctx.out.json(&MemberReport {
+            member,
+            wallet: path,
+        });
+    }
+    ctx.out.line(member.to_hex())
+}
+
+fn show(ctx: &Context, path: &Path) -> Result<()> {
+    let member = wallet::member_id(path)?;
+    if ctx.out.json {
+        return ctx.out.json(&MemberReport {
+            member,
+            wallet: path,
+        });
+    }
+    ctx.out.raw(&qr(&member.to_hex())?)?;
+    ctx.out.line(format!("member {}", member.to_hex()))
+}
+
+/// `text` as a QR code in Unicode half blocks, light modules drawn, so it reads as a normal code on
+/// the dark background of most terminals.
+fn qr(text: &str) -> Result<String> {
+    use qrcode::render::unicode::Dense1x2;
+    let code = qrcode::QrCode::new(text.as_bytes())
+        .map_err(|e| anyhow::anyhow!("cannot draw a QR code: {e}"))?;
+    let mut s = code
+        .render::<Dense1x2>()
+        .dark_color(Dense1x2::Light)
+        .light_color(Dense1x2::Dark)
+        .quiet_zone(true)
+        .build();
+    s.push('\n');
+    Ok(s)
+}
+
+fn resolve_member(who: &MemberSelector) -> Result<MemberId> {
+    match (&who.wallet, who.member) {
+        (Some(path), _) => Ok(wallet::member_id(path)?),
+        (None, Some(id)) => Ok(id),
+        (None, None) => Err(UsageError("give --wallet FILE or --member ID".into()).into()),
+    }
+}
+
+fn balance(ctx: &Context, who: &MemberSelector) -> Result<()> {
+    let member = resolve_member(who)?;
+    let client = ctx.client();
+    let b = client
+        .balance(&member)
+        .with_context(|| format!("cannot get the balance of member {}", member.short()))?;
+    if ctx.out.json {
+        return ctx.out.json(&b);
+    }
+    let genesis = ctx.genesis(&client);
+    ctx.out.fields(&[
+        ("member", b.member.to_hex()),
+        ("available", format!("{} points", b.available)),
+        ("next seq", b.next_seq.to_string()),
+        ("as of", output::time(b.as_of)),
+    ])?;
+    ctx.out.line("")?;
+    if b.lots.is_empty() {
+        return ctx.out.line("No unspent lots.");
+    }
+    let mut t = Table::new(&[
+        ("LOT", Align::Left),
+        ("ISSUER", Align::Left),
+        ("REMAINING", Align::Right),
+        ("OF", Align::Right),
+        ("EXPIRES", Align::Left),
+    ]);
+    let mut lots = b.lots;
+    lots.sort_by_key(|l| (l.expires_at, l.lot));
+    for l in &lots {
+        let expires = if l.expired {
+            format!("{} (expired)", output::time(l.expires_at))
+        } else {
+            output::time(l.expires_at)
+        };
+        t.row(vec![
+            l.lot.short(),
+            partner_name(genesis.as_ref(), &l.issuer),
+            l.remaining.to_string(),
+            l.points.to_string(),
+            expires,
+        ]);
+    }
+    ctx.out.table(&t)
+}
+
+fn history(ctx: &Context, who: &MemberSelector) -> Result<()> {
+    let member = resolve_member(who)?;
+    let client = ctx.client();
+    let h = client
+        .history(&member)
+        .with_context(|| format!("cannot get the history of member {}", member.short()))?;
+    if ctx.out.json {
+        return ctx.out.json(&h);
+    }
+    if h.items.is_empty() {
+        return ctx
+            .out
+            .line(format!("No history for member {}.", member.to_hex()));
+    }
+    let genesis = ctx.genesis(&client);
+    let mut t = Table::new(&[
+        ("TIME", Align::Left),
+        ("KIND", Align::Left),
+        ("POINTS", Align::Right),
+        ("PARTNER", Align::Left),
+        ("RECORD", Align::Left),
+    ]);
+    for i in &h.items {
+        let sign = if i.kind == "earn" { "+" } else { "-" };
+        t.row(vec![
+            output::time(i.time),
+            i.kind.clone(),
+            format!("{sign}{}", i.points),
+            partner_name(genesis.as_ref(), &i.partner),
+            i.record.short(),
+        ]);
+    }
+    ctx.out.table(&t)
+}
+
+/// Why lots could not be picked.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SelectError {
+    /// Nothing to redeem.
+    #[error("nothing to redeem: 0 points requested")]
+    Zero,
+    /// Not enough unexpired points.
+    #[error("{requested} points requested but only {available} are available")]
+    Insufficient {
+        /// Points asked for.
+        requested: Points,
+        /// Points in unexpired lots.
+        available: Points,
+    },
+}
+
+/// Picks the lots that pay for `points` at time `now`: expiring first (ties by lot id, so the choice
+/// is deterministic), skipping lots expired at `now` or empty, taking from each no more than it has
+/// and in total exactly `points`.
+pub fn select_lots(
+    lots: &[LotInfo],
+    points: Points,
+    now: Timestamp,
+) -> Result<Vec<LotSpend>, SelectError> {
+    if points == 0 {
+        return Err(SelectError::Zero);
+    }
+    let mut seen = BTreeSet::new();
+    let mut usable: Vec<&LotInfo> = lots
+        .iter()
+        .filter(|l| !l.expired && l.expires_at > now && l.remaining > 0)
+        .filter(|l| seen.insert(l.lot))
+        .collect();
+    usable.sort_by_key(|l| (l.expires_at, l.lot));
+    let mut needed = points;
+    let mut spends = Vec::new();
+    for l in &usable {
+        if needed == 0 {
+            break;
+        }
+        let take = needed.min(l.remaining);
+        spends.push(LotSpend {
+            lot: l.lot,
+            points: take,
+        });
+        needed -= take;
+    }
+    if needed > 0 {
+        let available = usable
+            .iter()
+            .fold(0u64, |acc, l| acc.saturating_add(l.remaining));
+        return Err(SelectError::Insufficient {
+            requested: points,
+            available,
+        });
+    }
+    Ok(spends)
+}
+
+/// A signed order and its token.
+#[derive(Debug, Serialize)]
+struct SignedReport {
+    order_id: Hash,
+    token: String,
+    member: MemberId,
+    member_seq: u64,
+    redeemer: PartnerId,
+    redeemer_name: Option<String>,
+    points: Points,
+    lots: Vec<LotSpend>,
+    time: Timestamp,
+}
+
+/// Builds and signs an order for `points` at `redeemer`, from the balance the node reports.
+fn sign_order(
+    client: &Client,
+    path: &Path,
+    points: Points,
+    redeemer: PartnerId,
+    seq: Option<u64>,
+) -> Result<SignedOrder> {
+    let member = wallet::member_id(path)?;
+    let balance = client
+        .balance(&member)
+        .with_context(|| format!("cannot get the balance of member {}", member.short()))?;
+    let now = output::now();
+    let lots = select_lots(&balance.lots, points, now)
+        .with_context(|| format!("cannot redeem for member {}", member.short()))?;
+    let pass = wallet::passphrase_for(path)?;
+    let key = wallet::unlock(path, &pass)?;
+    drop(pass);
+    let order = RedeemOrder {
+        member,
+        member_seq: seq.unwrap_or(balance.next_seq),
+        redeemer,
+        points,
+        lots,
+        time: now,
+    };
+    Ok(order.sign(&key))
+}
+
+/// The partner named by `at`: an id (hex) or an exact name in the node's genesis.
+fn resolve_partner(
+    ctx: &Context,
+    client: &Client,
+    at: &str,
+) -> Result<(PartnerId, Option<Genesis>)> {
+    if let Ok(id) = PartnerId::from_hex(at) {
+        let genesis = ctx.genesis(client);
+        if let Some(g) = &genesis {
+            if !g.is_partner(&id) {
+                anyhow::bail!(
+                    "{} is not a partner of coalition {:?}",
+                    id.to_hex(),
+                    g.coalition
+                );
+            }
+        }
+        return Ok((id, genesis));
+    }
+    let genesis: Genesis = client
+        .get("/v1/genesis")
+        .with_context(|| format!("cannot look up partner {at:?} by name (give its id instead)"))?;
+    match genesis.partners.iter().find(|p| p.name == at) {
+        Some(p) => Ok((p.id, Some(genesis.clone()))),
+        None => {
+            let known: Vec<&str> = genesis.partners.iter().map(|p| p.name.as_str()).collect();
+            anyhow::bail!(
+                "no partner is named {at:?}; the partners are: {}",
+                known.join(", ")
+            )
+        }
+    }
+}
+
+fn sign_redeem(
+    ctx: &Context,
+    path: &Path,
+    points: Points,
+    at: &str,
+    seq: Option<u64>,
+) -> Result<()> {
+    let client = ctx.client();
+    let (redeemer, genesis) = resolve_partner(ctx, &client, at)?;
+    let signed = sign_order(&client, path, points, redeemer, seq)?;
+    let token = hex::encode(encoding::encode(&signed));
+    let o = &signed.order;
+    let redeemer_name = genesis
+        .as_ref()
+        .and_then(|g| g.partner(&redeemer))
+        .map(|p| p.name.clone());
+    if ctx.out.json {
+        return ctx.out.json(&SignedReport {
+            order_id: o.id(),
+            token,
+            member: o.member,
+            member_seq: o.member_seq,
+            redeemer,
+            redeemer_name,
+            points: o.points,
+            lots: o.lots.clone(),
+            time: o.time,
+        });
+    }
+    // The token alone on stdout, so `TOKEN=$(coalition member sign-redeem ...)` works; what it is,
+    // for the person, on stderr.
+    eprintln!(
+        "Signed order {} for {} points at {} (sequence {}, {} lot{}). Nothing was submitted.",
+        o.id().short(),
+        o.points,
+        redeemer_name.unwrap_or_else(|| redeemer.short()),
+        o.member_seq,
+        o.lots.len(),
+        if o.lots.len() == 1 { "" } else { "s" }
+    );
+    ctx.out.line(token)
+}
+
+fn redeem(ctx: &Context, path: &Path, points: Points) -> Result<()> {
+    let client = ctx.client();
+    let status = client
+        .status()
+        .context("cannot ask the node which partner it is")?;
+    let redeemer = status.partner.partner;
+    let signed = sign_order(&client, path, points, redeemer, None)?;
+    let token = hex::encode(encoding::encode(&signed));
+    let receipt = client.redeem(&token).with_context(|| {
+        format!(
+            "redemption of {points} points at {} failed",
+            status.partner.name
+        )
+    })?;
+    print_receipt(ctx, &client, &receipt)
+}
+
+/// Prints a redemption receipt (also used by `partner submit-redeem`).
+pub fn print_receipt(ctx: &Context, client: &Client, r: &RedeemResponse) -> Result<()> {
+    if ctx.out.json {
+        return ctx.out.json(r);
+    }
+    let genesis = ctx.genesis(client);
+    let g = genesis.as_ref();
+    let order = &r.cert.order.order;
+    let voters: Vec<String> = r
+        .cert
+        .votes
+        .iter()
+        .map(|v| partner_name(g, &v.partner))
+        .collect();
+    ctx.out.fields(&[
+        ("redeemed", format!("{} points", r.points)),
+        ("order", r.order_id.to_hex()),
+        ("member", order.member.to_hex()),
+        ("at", partner_name(g, &order.redeemer)),
+        ("votes", format!("{} ({})", r.votes, voters.join(", "))),
+        (
+            "appended",
+            format!(
+                "{}'s log, position {} (entry {})",
+                partner_name(g, &r.entry.partner),
+                r.entry.seq,
+                r.entry.entry_id.short()
+            ),
+        ),
+    ])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lot(n: u8, remaining: Points, expires_at: Timestamp) -> LotInfo {
+        LotInfo {
+            lot: Hash([n; 32]),
+            issuer: PartnerId(coalition_core::crypto::PublicKey([9; 32])),
+            points: remaining.max(1),
+            remaining,
+            expires_at,
+            expired: false,
+        }
+    }
+
+    fn spend(n: u8, points: Points) -> LotSpend {
+        LotSpend {
+            lot: Hash([n; 32]),
+            points,
+        }
+    }
+
+    #[test]
+    fn expiring_first() {
+        let lots = [lot(1, 50, 300), lot(2, 50, 100), lot(3, 50, 200)];
+        assert_eq!(
+            select_lots(&lots, 70, 0),
+            Ok(vec![spend(2, 50), spend(3, 20)])
+        );
+    }
+
+    #[test]
+    fn exact_amounts_take_no_more_than_needed() {
+        let lots = [lot(1, 30, 100), lot(2, 40, 200), lot(3, 50, 300)];
+        assert_eq!(select_lots(&lots, 30, 0), Ok(vec![spend(1, 30)]));
+        assert_eq!(
+            select_lots(&lots, 70, 0),
+            Ok(vec![spend(1, 30), spend(2, 40)])
+        );
+        assert_eq!(
+            select_lots(&lots, 120, 0),
+            Ok(vec![spend(1, 30), spend(2, 40), spend(3, 50)])
+        );
+        assert_eq!(select_lots(&lots, 1, 0), Ok(vec![spend(1, 1)]));
+        for p in 1..=120 {
+            let s = select_lots(&lots, p, 0).expect("enough points");
+            assert_eq!(s.iter().map(|s| s.points).sum::<u64>(), p);
+            assert!(s.iter().all(|s| s.points >= 1));
+        }
+    }
+
+    #[test]
+    fn insufficient() {
+        let lots = [lot(1, 30, 100), lot(2, 40, 200)];
+        assert_eq!(
+            select_lots(&lots, 71, 0),
+            Err(SelectError::Insufficient {
+                requested: 71,
+                available: 70
+            })
+        );
+        assert_eq!(
+            select_lots(&[], 1, 0),
+            Err(SelectError::Insufficient {
+                requested: 1,
+                available: 0
+            })
+        );
+        assert_eq!(select_lots(&lots, 0, 0), Err(SelectError::Zero));
+    }
+
+    #[test]
+    fn expired_and_empty_lots_skipped() {
+        let mut flagged = lot(4, 500, 1_000);
+        flagged.expired = true;
+        // Lot 1 expires exactly now: it cannot be spent at or after its expiry.
+        let lots = [
+            lot(1, 100, 50),
+            lot(2, 100, 49),
+            lot(3, 0, 60),
+            flagged,
+            lot(5, 10, 70),
+        ];
+        assert_eq!(select_lots(&lots, 10, 50), Ok(vec![spend(5, 10)]));
+        assert_eq!(
+            select_lots(&lots, 11, 50),
+            Err(SelectError::Insufficient {
+                requested: 11,
+                available: 10
+            })
+        );
+    }
+
+    #[test]
+    fn ties_break_by_lot_id_and_duplicates_count_once() {
+        let lots = [lot(7, 10, 100), lot(3, 10, 100), lot(3, 10, 100)];
+        assert_eq!(
+            select_lots(&lots, 15, 0),
+            Ok(vec![spend(3, 10), spend(7, 5)])
+        );
+        assert_eq!(
+            select_lots(&lots, 25, 0),
+            Err(SelectError::Insufficient {
+                requested: 25,
+                available: 20
+            })
+        );
+    }
+
+    #[test]
+    fn huge_balances_do_not_overflow() {
+        let lots = [lot(1, u64::MAX, 100), lot(2, u64::MAX, 200)];
+        assert_eq!(
+            select_lots(&lots, u64::MAX, 0),
+            Ok(vec![spend(1, u64::MAX)])
+        );
+    }
+
+    #[test]
+    fn qr_renders() {
+        let text = qr(&"ab".repeat(32)).expect("qr of a member id");
+        assert!(text.lines().count() > 10);
+    }
+}

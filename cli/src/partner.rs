@@ -1,0 +1,76 @@
+//! `coalition partner ...`: what a partner's till or back office does at its own node. Every command
+//! here needs the node's API token (`--token` or `COALITION_TOKEN`).
+
+use crate::args::{OrderToken, PartnerCommand};
+use crate::context::Context;
+use crate::member;
+use crate::output::{self, partner_name};
+use anyhow::{Context as _, Result};
+use coalition_client::types::IssueRequest;
+use coalition_core::record::{MemberId, Points};
+use std::time::Duration;
+
+/// Runs a `partner` command.
+pub fn run(ctx: &Context, cmd: PartnerCommand) -> Result<()> {
+    match cmd {
+        PartnerCommand::Issue {
+            member,
+            points,
+            reference,
+            expires_in,
+        } => issue(ctx, member, points, reference, expires_in),
+        PartnerCommand::SubmitRedeem { order } => submit_redeem(ctx, &order),
+    }
+}
+
+fn issue(
+    ctx: &Context,
+    member: MemberId,
+    points: Points,
+    reference: Option<String>,
+    expires_in: Option<Duration>,
+) -> Result<()> {
+    let client = ctx.partner_client()?;
+    let req = IssueRequest {
+        member,
+        points,
+        reference,
+        expires_in_secs: expires_in.map(|d| d.as_secs()),
+    };
+    let r = client
+        .issue(&req)
+        .with_context(|| format!("cannot issue {points} points to member {}", member.short()))?;
+    if ctx.out.json {
+        return ctx.out.json(&r);
+    }
+    let genesis = ctx.genesis(&client);
+    let issuer = partner_name(genesis.as_ref(), &r.entry.partner);
+    ctx.out.fields(&[
+        ("issued", format!("{} points by {issuer}", r.points)),
+        ("member", member.to_hex()),
+        ("lot", r.lot.to_hex()),
+        ("expires", output::time(r.expires_at)),
+        (
+            "appended",
+            format!(
+                "{issuer}'s log, position {} (entry {})",
+                r.entry.seq,
+                r.entry.entry_id.short()
+            ),
+        ),
+    ])
+}
+
+fn submit_redeem(ctx: &Context, token: &OrderToken) -> Result<()> {
+    let client = ctx.partner_client()?;
+    let o = &token.order.order;
+    let r = client.redeem(&token.hex).with_context(|| {
+        format!(
+            "redemption of order {} ({} points of member {}) failed",
+            o.id().short(),
+            o.points,
+            o.member.short()
+        )
+    })?;
+    member::print_receipt(ctx, &client, &r)
+}

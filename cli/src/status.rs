@@ -1,0 +1,120 @@
+//! `coalition status`: one node's view of the coalition.
+
+use crate::context::Context;
+use crate::output::{Align, Table};
+use anyhow::{Context as _, Result};
+
+/// Runs `status`.
+pub fn run(ctx: &Context) -> Result<()> {
+    let client = ctx.client();
+    let s = client.status().context("cannot get the node's status")?;
+    if ctx.out.json {
+        return ctx.out.json(&s);
+    }
+    let sealed = match s.last_sealed_epoch {
+        Some(e) => format!("{e}"),
+        None => "none yet".into(),
+    };
+    let awaiting = if s.awaiting.is_empty() {
+        "nobody".into()
+    } else {
+        s.awaiting.join(", ")
+    };
+    let equivocations = if s.equivocations.is_empty() {
+        "none".to_string()
+    } else {
+        format!("{} (see below)", s.equivocations.len())
+    };
+    let name_of = |id: &coalition_core::record::PartnerId| {
+        s.logs
+            .iter()
+            .find(|l| &l.partner == id)
+            .map(|l| l.name.clone())
+            .or_else(|| {
+                s.peers
+                    .iter()
+                    .find(|p| &p.partner == id)
+                    .map(|p| p.name.clone())
+            })
+            .unwrap_or_else(|| id.short())
+    };
+    ctx.out.fields(&[
+        (
+            "node",
+            format!(
+                "{} ({}, {})",
+                ctx.node,
+                s.partner.name,
+                s.partner.partner.to_hex()
+            ),
+        ),
+        (
+            "coalition",
+            format!("{} (genesis {})", s.coalition, s.genesis_hash.short()),
+        ),
+        ("current epoch", s.current_epoch.to_string()),
+        ("last sealed", sealed),
+        ("awaiting", awaiting),
+        (
+            "pending",
+            format!("{} entries waiting for dependencies", s.pending_entries),
+        ),
+        ("equivocations", equivocations),
+    ])?;
+
+    ctx.out.line("")?;
+    let mut peers = Table::new(&[
+        ("PEER", Align::Left),
+        ("ID", Align::Left),
+        ("CONNECTED", Align::Left),
+    ]);
+    for p in &s.peers {
+        peers.row(vec![
+            p.name.clone(),
+            p.partner.short(),
+            if p.connected { "yes" } else { "no" }.into(),
+        ]);
+    }
+    if peers.is_empty() {
+        ctx.out.line("No peers.")?;
+    } else {
+        ctx.out.table(&peers)?;
+    }
+
+    ctx.out.line("")?;
+    let mut logs = Table::new(&[
+        ("LOG", Align::Left),
+        ("ID", Align::Left),
+        ("SIZE", Align::Right),
+        ("OPEN EPOCH", Align::Right),
+        ("ROOT", Align::Left),
+    ]);
+    for l in &s.logs {
+        logs.row(vec![
+            l.name.clone(),
+            l.partner.short(),
+            l.size.to_string(),
+            l.open_epoch.to_string(),
+            l.root.short(),
+        ]);
+    }
+    ctx.out.table(&logs)?;
+
+    if !s.equivocations.is_empty() {
+        ctx.out.line("")?;
+        let mut eq = Table::new(&[
+            ("EQUIVOCATING PARTNER", Align::Left),
+            ("SEQ", Align::Right),
+            ("ENTRIES", Align::Left),
+        ]);
+        for e in &s.equivocations {
+            eq.row(vec![
+                name_of(&e.partner),
+                e.seq.to_string(),
+                format!("{} / {}", e.entries[0].short(), e.entries[1].short()),
+            ]);
+        }
+        ctx.out.table(&eq)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,216 @@
+//! Request and response bodies of the node's HTTP API (`/v1/...`). JSON; ids and keys are hex.
+
+use coalition_core::hash::Hash;
+use coalition_core::record::{Epoch, MemberId, PartnerId, Points, RedeemCert, SignedOrder, Timestamp};
+use serde::{Deserialize, Serialize};
+
+/// Every error body: `{"error": {"code": "...", "message": "..."}}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    /// The error.
+    pub error: ErrorDetail,
+}
+
+/// A machine-readable code (stable, snake_case) and a sentence for people.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorDetail {
+    /// E.g. `unauthorized`, `bad_request`, `no_quorum`, `vote_refused`, `not_found`.
+    pub code: String,
+    /// What went wrong and, where it helps, what to do.
+    pub message: String,
+}
+
+/// `POST /v1/issue` (partner token): credit points to a member.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IssueRequest {
+    /// Who earns.
+    pub member: MemberId,
+    /// How many points (≥ 1).
+    pub points: Points,
+    /// The receipt or order number at the POS. Only its hash is recorded.
+    #[serde(default)]
+    pub reference: Option<String>,
+    /// Seconds until the lot expires; the node's default if absent.
+    #[serde(default)]
+    pub expires_in_secs: Option<u64>,
+}
+
+/// Where a record sits: a partner's log and position.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EntryRef {
+    /// The log.
+    pub partner: PartnerId,
+    /// Position in it.
+    pub seq: u64,
+    /// The entry id.
+    pub entry_id: Hash,
+}
+
+/// Answer to an issue: the lot is durably in the issuer's log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IssueResponse {
+    /// The lot id (record id).
+    pub lot: Hash,
+    /// Points credited.
+    pub points: Points,
+    /// When the lot expires.
+    pub expires_at: Timestamp,
+    /// Where it was appended.
+    pub entry: EntryRef,
+}
+
+/// `POST /v1/redeem`: a member-signed order to redeem at this node's partner. The member's signature
+/// is the authority, so no partner token is needed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RedeemRequest {
+    /// The order token (hex of the canonical `SignedOrder`), as `coalition member sign-redeem` prints.
+    pub order: String,
+}
+
+/// A completed redemption: the certificate is in the redeemer's log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RedeemResponse {
+    /// The order id.
+    pub order_id: Hash,
+    /// Points redeemed.
+    pub points: Points,
+    /// Votes gathered / quorum.
+    pub votes: usize,
+    /// The certificate (the member's receipt).
+    pub cert: RedeemCert,
+    /// Where it was appended.
+    pub entry: EntryRef,
+}
+
+/// One lot as a wallet sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LotInfo {
+    /// Lot id.
+    pub lot: Hash,
+    /// Who issued it (and pays when it is redeemed).
+    pub issuer: PartnerId,
+    /// Points originally issued.
+    pub points: Points,
+    /// Points left.
+    pub remaining: Points,
+    /// Expiry time.
+    pub expires_at: Timestamp,
+    /// Whether it has expired at `as_of`.
+    pub expired: bool,
+}
+
+/// `GET /v1/members/{id}/balance`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Balance {
+    /// The member.
+    pub member: MemberId,
+    /// Spendable points at `as_of`.
+    pub available: Points,
+    /// Unspent, unexpired lots (the wallet picks from these, expiring first).
+    pub lots: Vec<LotInfo>,
+    /// The sequence number the member's next order must carry.
+    pub next_seq: u64,
+    /// The node's clock when answering.
+    pub as_of: Timestamp,
+}
+
+/// One line of a member's history.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HistoryItem {
+    /// When.
+    pub time: Timestamp,
+    /// `earn`, `redeem` or `expire`.
+    pub kind: String,
+    /// Points (always positive; the kind gives the direction).
+    pub points: Points,
+    /// The partner that issued (earn, expire) or redeemed (redeem).
+    pub partner: PartnerId,
+    /// The lot id (earn, expire) or the order id (redeem).
+    pub record: Hash,
+}
+
+/// `GET /v1/members/{id}/history`, oldest first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct History {
+    /// The member.
+    pub member: MemberId,
+    /// The items.
+    pub items: Vec<HistoryItem>,
+}
+
+/// A log head as a node holds it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogHeadInfo {
+    /// The log's partner.
+    pub partner: PartnerId,
+    /// Its name in the genesis.
+    pub name: String,
+    /// Entries held.
+    pub size: u64,
+    /// Merkle root at `size`.
+    pub root: Hash,
+    /// The epoch this log is in (one more than its last close).
+    pub open_epoch: Epoch,
+}
+
+/// A connected or known peer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeerInfo {
+    /// The partner.
+    pub partner: PartnerId,
+    /// Its name.
+    pub name: String,
+    /// Whether a connection is open now.
+    pub connected: bool,
+}
+
+/// Two entries signed by one partner for one position.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EquivocationInfo {
+    /// The partner that signed both.
+    pub partner: PartnerId,
+    /// The position.
+    pub seq: u64,
+    /// Ids of the two entries.
+    pub entries: [Hash; 2],
+}
+
+/// `GET /v1/status`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Status {
+    /// Which partner this node is.
+    pub partner: PeerInfo,
+    /// The coalition's name.
+    pub coalition: String,
+    /// The genesis hash.
+    pub genesis_hash: Hash,
+    /// The other partners.
+    pub peers: Vec<PeerInfo>,
+    /// Every partner's log as held here, in genesis order.
+    pub logs: Vec<LogHeadInfo>,
+    /// The epoch of the node's clock.
+    pub current_epoch: Epoch,
+    /// The newest sealed checkpoint's epoch.
+    pub last_sealed_epoch: Option<Epoch>,
+    /// Partners whose epoch close is awaited for the next checkpoint.
+    pub awaiting: Vec<String>,
+    /// Entries received whose dependencies have not arrived.
+    pub pending_entries: usize,
+    /// Fraud proofs held.
+    pub equivocations: Vec<EquivocationInfo>,
+}
+
+/// `GET /v1/logs/{partner}?from=F&limit=L`: canonical entries, hex, in order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogRange {
+    /// The log.
+    pub partner: PartnerId,
+    /// Position of the first entry returned.
+    pub from: u64,
+    /// The log's size at the node.
+    pub size: u64,
+    /// Hex of each `SignedEntry`'s canonical bytes.
+    pub entries: Vec<String>,
+}

@@ -1,0 +1,245 @@
+//! The genesis: who the partners are and the coalition's fixed parameters.
+//!
+//! Every rule that depends on the membership (quorum, who may vote, who may append a log) reads it
+//! from here. A node, a wallet and an auditor all start from the same genesis file; its hash names the
+//! coalition.
+
+use crate::encoding::encode;
+use crate::hash::{tag, Hash};
+use crate::record::{Epoch, PartnerId, Timestamp};
+use serde::{Deserialize, Serialize};
+
+/// One partner merchant.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GenesisPartner {
+    /// Display name ("Café Lumière").
+    pub name: String,
+    /// Its key: signs its log, its votes and checkpoints; also its libp2p identity.
+    pub id: PartnerId,
+    /// Where settlement transfers to this partner are paid (an IBAN or internal account).
+    pub settlement_account: String,
+}
+
+/// How much money one point is worth: `minor_units` per `per_points` points (e.g. 1 cent per 2 points).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PointValue {
+    /// Money in minor units (cents)...
+    pub minor_units: u64,
+    /// ...for this many points. At least 1.
+    pub per_points: u64,
+}
+
+/// The coalition's founding document.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Genesis {
+    /// The coalition's name.
+    pub coalition: String,
+    /// Start of epoch 0.
+    pub genesis_time: Timestamp,
+    /// Length of an epoch in seconds (a day in production, seconds in the demo).
+    pub epoch_secs: u64,
+    /// The partners, in a fixed order (settlement tables use it).
+    pub partners: Vec<GenesisPartner>,
+    /// How many partners may be dishonest; `None` means ⌊(n−1)/3⌋.
+    pub fault_tolerance: Option<u32>,
+    /// What a point is worth in settlement.
+    pub point_value: PointValue,
+    /// ISO currency code of settlement money.
+    pub currency: String,
+    /// Interchange fee the redeemer concedes on what it is owed, in basis points (0..=10000).
+    pub fee_bps: u32,
+    /// How far an order's time may be from a voter's clock, in seconds.
+    pub max_clock_skew_secs: u64,
+}
+
+/// Why a genesis document is unusable.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum GenesisError {
+    /// No partners.
+    #[error("genesis lists no partners")]
+    NoPartners,
+    /// A partner key appears twice.
+    #[error("partner key {key} is listed twice")]
+    DuplicateKey {
+        /// The key.
+        key: String,
+    },
+    /// A partner name appears twice.
+    #[error("partner name {name:?} is listed twice")]
+    DuplicateName {
+        /// The name.
+        name: String,
+    },
+    /// A partner key is not a usable ed25519 key.
+    #[error("partner {name:?} has an invalid key")]
+    BadKey {
+        /// The partner's name.
+        name: String,
+    },
+    /// A parameter is out of range.
+    #[error("{field} is invalid: {reason}")]
+    Parameter {
+        /// Which field.
+        field: &'static str,
+        /// Why.
+        reason: String,
+    },
+}
+
+impl Genesis {
+    /// Checks the document is internally consistent. Every consumer calls this after loading.
+    pub fn validate(&self) -> Result<(), GenesisError> {
+        if self.partners.is_empty() {
+            return Err(GenesisError::NoPartners);
+        }
+        let mut keys = std::collections::BTreeSet::new();
+        let mut names = std::collections::BTreeSet::new();
+        for p in &self.partners {
+            if !keys.insert(p.id) {
+                return Err(GenesisError::DuplicateKey { key: p.id.to_hex() });
+            }
+            if !names.insert(p.name.as_str()) {
+                return Err(GenesisError::DuplicateName { name: p.name.clone() });
+            }
+            if !p.id.0.is_valid() {
+                return Err(GenesisError::BadKey { name: p.name.clone() });
+            }
+        }
+        let param = |field, reason: &str| GenesisError::Parameter { field, reason: reason.into() };
+        if self.epoch_secs == 0 {
+            return Err(param("epoch_secs", "must be at least 1"));
+        }
+        if self.point_value.per_points == 0 {
+            return Err(param("point_value.per_points", "must be at least 1"));
+        }
+        if self.fee_bps > 10_000 {
+            return Err(param("fee_bps", "must be at most 10000"));
+        }
+        if let Some(f) = self.fault_tolerance {
+            let n = self.partners.len() as u64;
+            if 3 * u64::from(f) >= n {
+                return Err(param("fault_tolerance", "needs at least 3f+1 partners"));
+            }
+        }
+        Ok(())
+    }
+
+    /// The coalition's id: the hash of the canonical genesis.
+    pub fn hash(&self) -> Hash {
+        Hash::tagged(tag::GENESIS, &encode(self))
+    }
+
+    /// Number of partners.
+    pub fn n(&self) -> usize {
+        self.partners.len()
+    }
+
+    /// Partners that may be dishonest.
+    pub fn f(&self) -> usize {
+        match self.fault_tolerance {
+            Some(f) => f as usize,
+            None => self.n().saturating_sub(1) / 3,
+        }
+    }
+
+    /// Votes (and checkpoint signatures) needed: ⌈(n+f+1)/2⌉. Any two quorums share an honest partner.
+    pub fn quorum(&self) -> usize {
+        (self.n() + self.f() + 2) / 2
+    }
+
+    /// The partner's position in the genesis, if it is a partner.
+    pub fn index_of(&self, id: &PartnerId) -> Option<usize> {
+        self.partners.iter().position(|p| &p.id == id)
+    }
+
+    /// The partner, if it is one.
+    pub fn partner(&self, id: &PartnerId) -> Option<&GenesisPartner> {
+        self.partners.iter().find(|p| &p.id == id)
+    }
+
+    /// Whether `id` is a genesis partner.
+    pub fn is_partner(&self, id: &PartnerId) -> bool {
+        self.index_of(id).is_some()
+    }
+
+    /// The epoch a wall-clock time falls in (times before genesis are in epoch 0).
+    pub fn epoch_at(&self, time: Timestamp) -> Epoch {
+        time.saturating_sub(self.genesis_time) / self.epoch_secs.max(1)
+    }
+
+    /// The first second after `epoch` ends.
+    pub fn epoch_end(&self, epoch: Epoch) -> Timestamp {
+        self.genesis_time
+            .saturating_add(epoch.saturating_add(1).saturating_mul(self.epoch_secs))
+    }
+
+    /// Money owed for `points`, in minor units, rounded down; `None` on overflow.
+    pub fn money_for_points(&self, points: u64) -> Option<u64> {
+        let m = u128::from(points).checked_mul(u128::from(self.point_value.minor_units))?;
+        let v = m.checked_div(u128::from(self.point_value.per_points))?;
+        u64::try_from(v).ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crypto::Keypair;
+
+    pub(crate) fn genesis(n: usize) -> Genesis {
+        Genesis {
+            coalition: "test".into(),
+            genesis_time: 0,
+            epoch_secs: 60,
+            partners: (0..n)
+                .map(|i| GenesisPartner {
+                    name: format!("p{i}"),
+                    id: PartnerId(Keypair::generate().public()),
+                    settlement_account: format!("acct-{i}"),
+                })
+                .collect(),
+            fault_tolerance: None,
+            point_value: PointValue { minor_units: 1, per_points: 1 },
+            currency: "EUR".into(),
+            fee_bps: 0,
+            max_clock_skew_secs: 300,
+        }
+    }
+
+    #[test]
+    fn quorum_sizes() {
+        let q: Vec<(usize, usize)> = (1..=10).map(|n| (genesis(n).f(), genesis(n).quorum())).collect();
+        assert_eq!(q[0], (0, 1)); // n=1
+        assert_eq!(q[3], (1, 3)); // n=4
+        assert_eq!(q[6], (2, 5)); // n=7
+        for (i, (f, quorum)) in q.iter().enumerate() {
+            let n = i + 1;
+            // Two quorums overlap in more than f partners.
+            assert!(2 * quorum > n + f, "n={n}");
+            assert!(*quorum <= n - f || n == 1, "n={n}: quorum must be reachable with f down");
+        }
+    }
+
+    #[test]
+    fn validate_catches_mistakes() {
+        let mut g = genesis(4);
+        assert!(g.validate().is_ok());
+        g.partners[1].id = g.partners[0].id;
+        assert!(matches!(g.validate(), Err(GenesisError::DuplicateKey { .. })));
+        let mut g = genesis(4);
+        g.fault_tolerance = Some(2);
+        assert!(g.validate().is_err());
+        let mut g = genesis(2);
+        g.epoch_secs = 0;
+        assert!(g.validate().is_err());
+    }
+
+    #[test]
+    fn money_rounds_down_and_never_overflows() {
+        let mut g = genesis(1);
+        g.point_value = PointValue { minor_units: 1, per_points: 2 };
+        assert_eq!(g.money_for_points(3), Some(1));
+        g.point_value = PointValue { minor_units: u64::MAX, per_points: 1 };
+        assert_eq!(g.money_for_points(2), None);
+    }
+}

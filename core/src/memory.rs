@@ -1,0 +1,482 @@
+//! The replication driver shared by the node and the auditor ([`Ledger`]), and an in-memory store for
+//! it ([`MemoryLedger`]).
+//!
+//! [`Ledger::ingest`] takes an entry in any order: it checks the log layer ([`crate::log`]), applies
+//! the state rules ([`crate::ledger::apply`]) and commits through a [`LedgerStore`]. An entry that
+//! waits for something (an earlier entry of its log, a lot, the member's previous spend) is parked in
+//! a bounded buffer, with every later entry of its log, and retried whenever something is committed.
+//! Invalid entries change nothing. The node plugs its RocksDB store in as the [`LedgerStore`]; the
+//! auditor and the tests use [`MemoryLedger`].
+
+#![deny(
+    clippy::arithmetic_side_effects,
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic
+)]
+
+use crate::encoding::encode;
+use crate::genesis::Genesis;
+use crate::hash::Hash;
+use crate::ledger::{
+    apply, ApplyError, Changes, LedgerStore, LedgerView, Lot, MemberState, Missing, RuleError,
+};
+use crate::log::{
+    verify_entry_presigned, EntryError, Equivocation, LogClose, LogHead, SignatureChecked,
+};
+use crate::record::{Epoch, MemberId, PartnerId, SignedEntry};
+use crate::verified::Verified;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Default bound of the pending buffer.
+pub const DEFAULT_MAX_PENDING: usize = 10_000;
+
+/// A [`MemoryLedger`] asked to commit something that does not fit (a bug in the caller).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MemoryError {
+    /// The entry is not at the end of its log.
+    #[error("commit of {partner}/{seq} out of place: the log has {len} entries")]
+    OutOfPlace {
+        /// The log.
+        partner: PartnerId,
+        /// The entry's position.
+        seq: u64,
+        /// The log's length.
+        len: u64,
+    },
+}
+
+/// A whole ledger held in memory: every log, the lots (indexed by member), the members, the closes
+/// and the fraud proofs. Each commit is applied entirely or not at all.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MemoryLedger {
+    logs: BTreeMap<PartnerId, Vec<SignedEntry>>,
+    heads: BTreeMap<PartnerId, LogHead>,
+    lots: BTreeMap<Hash, Lot>,
+    member_lots: BTreeMap<MemberId, BTreeSet<Hash>>,
+    members: BTreeMap<MemberId, MemberState>,
+    closes: BTreeMap<(PartnerId, Epoch), LogClose>,
+    equivocations: BTreeMap<PartnerId, Equivocation>,
+}
+
+impl MemoryLedger {
+    /// An empty ledger.
+    pub fn new() -> MemoryLedger {
+        MemoryLedger::default()
+    }
+    /// Every lot, by id.
+    pub fn lots(&self) -> &BTreeMap<Hash, Lot> {
+        &self.lots
+    }
+    /// Every member that has spent, with its state.
+    pub fn members(&self) -> &BTreeMap<MemberId, MemberState> {
+        &self.members
+    }
+    /// Every non-empty log's head.
+    pub fn heads(&self) -> &BTreeMap<PartnerId, LogHead> {
+        &self.heads
+    }
+    /// A partner's log (empty if none).
+    pub fn log(&self, partner: &PartnerId) -> &[SignedEntry] {
+        self.logs
+            .get(partner)
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+    }
+    /// Every epoch close, by log and epoch.
+    pub fn closes(&self) -> &BTreeMap<(PartnerId, Epoch), LogClose> {
+        &self.closes
+    }
+    /// The fraud proofs held, by partner.
+    pub fn equivocations(&self) -> &BTreeMap<PartnerId, Equivocation> {
+        &self.equivocations
+    }
+    /// A digest of the whole state (logs, heads, lots, members, closes, fraud proofs), for comparing
+    /// two ledgers or one ledger before and after. Not a protocol object.
+    pub fn state_digest(&self) -> Hash {
+        let bytes = encode(&(
+            &self.logs,
+            &self.heads,
+            &self.lots,
+            &self.member_lots,
+            &self.members,
+            &self.closes,
+            &self.equivocations,
+        ));
+        Hash::tagged(b"coalition/v1/memory-ledger-digest", &bytes)
+    }
+}
+
+impl LedgerView for MemoryLedger {
+    type Error = MemoryError;
+
+    fn log_head(&self, partner: &PartnerId) -> Result<LogHead, MemoryError> {
+        Ok(self.heads.get(partner).cloned().unwrap_or_default())
+    }
+    fn entry(&self, partner: &PartnerId, seq: u64) -> Result<Option<SignedEntry>, MemoryError> {
+        let index = usize::try_from(seq).ok();
+        Ok(index.and_then(|i| self.log(partner).get(i)).cloned())
+    }
+    fn lot(&self, id: &Hash) -> Result<Option<Lot>, MemoryError> {
+        Ok(self.lots.get(id).cloned())
+    }
+    fn member(&self, member: &MemberId) -> Result<MemberState, MemoryError> {
+        Ok(self.members.get(member).copied().unwrap_or_default())
+    }
+    fn member_lots(&self, member: &MemberId) -> Result<Vec<Lot>, MemoryError> {
+        let ids = self.member_lots.get(member).into_iter().flatten();
+        Ok(ids.filter_map(|id| self.lots.get(id)).cloned().collect())
+    }
+    fn log_close(
+        &self,
+        partner: &PartnerId,
+        epoch: Epoch,
+    ) -> Result<Option<LogClose>, MemoryError> {
+        Ok(self.closes.get(&(*partner, epoch)).copied())
+    }
+}
+
+impl LedgerStore for MemoryLedger {
+    fn commit(
+        &mut self,
+        entry: &Verified<SignedEntry>,
+        changes: &Changes,
+    ) -> Result<(), MemoryError> {
+        let partner = entry.entry.partner;
+        let log = self.logs.entry(partner).or_default();
+        let len = u64::try_from(log.len()).unwrap_or(u64::MAX);
+        if entry.entry.seq != len || changes.seq != len || changes.partner != partner {
+            return Err(MemoryError::OutOfPlace {
+                partner,
+                seq: entry.entry.seq,
+                len,
+            });
+        }
+        // Nothing below can fail: the whole commit lands.
+        log.push(entry.inner().clone());
+        self.heads.insert(partner, changes.head.clone());
+        for lot in &changes.lots {
+            self.member_lots
+                .entry(lot.member)
+                .or_default()
+                .insert(lot.id);
+            self.lots.insert(lot.id, lot.clone());
+        }
+        for (member, state) in &changes.members {
+            self.members.insert(*member, *state);
+        }
+        if let Some(close) = changes.close {
+            self.closes.insert((partner, close.epoch), close);
+        }
+        Ok(())
+    }
+    fn equivocation(&self, partner: &PartnerId) -> Result<Option<Equivocation>, MemoryError> {
+        Ok(self.equivocations.get(partner).cloned())
+    }
+    fn record_equivocation(&mut self, proof: &Equivocation) -> Result<(), MemoryError> {
+        self.equivocations
+            .entry(proof.partner)
+            .or_insert_with(|| proof.clone());
+        Ok(())
+    }
+}
+
+/// A parked entry that was invalid once its turn came.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejected {
+    /// Its log.
+    pub partner: PartnerId,
+    /// Its position.
+    pub seq: u64,
+    /// Its id.
+    pub entry_id: Hash,
+    /// The rule it breaks.
+    pub reason: RuleError,
+}
+
+/// What [`Ledger::ingest`] did with an entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IngestOutcome {
+    /// Applied and committed; so were the parked entries in `released` (ids, in commit order), which
+    /// it unblocked. Parked entries found invalid on their turn were dropped and are in `rejected`.
+    Applied {
+        /// Parked entries committed after this one.
+        released: Vec<Hash>,
+        /// Parked entries dropped as invalid.
+        rejected: Vec<Rejected>,
+    },
+    /// Parked until what is missing arrives (fetch it).
+    Pending(Missing),
+    /// Already held: same id at this position.
+    Duplicate,
+    /// The author signed a different entry for this position: the fraud proof was stored and the
+    /// author's entries are refused from now on.
+    Equivocation(Box<Equivocation>),
+}
+
+/// Why [`Ledger::ingest`] refused an entry. Nothing was written.
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError<E: std::error::Error + 'static> {
+    /// The entry breaks a log rule (author, signature, position).
+    #[error(transparent)]
+    Entry(#[from] EntryError),
+    /// The entry breaks a ledger rule.
+    #[error("entry {partner}/{seq}: {source}")]
+    Rule {
+        /// Its log.
+        partner: PartnerId,
+        /// Its position.
+        seq: u64,
+        /// The rule (boxed: it is large and errors travel by value).
+        source: Box<RuleError>,
+    },
+    /// The author has equivocated; its entries are refused.
+    #[error("partner {partner} has equivocated; its entries are refused")]
+    Banned {
+        /// The author.
+        partner: PartnerId,
+    },
+    /// The pending buffer is full; fetch in log order and retry later.
+    #[error("pending buffer full ({limit} entries)")]
+    PendingFull {
+        /// The bound.
+        limit: usize,
+    },
+    /// The store failed.
+    #[error("ledger store failed: {0}")]
+    Store(#[source] E),
+}
+
+impl<E: std::error::Error + 'static> IngestError<E> {
+    /// Whether the sender is to blame (bad data: score the peer down), as opposed to our own limits or
+    /// failures (log and alert).
+    pub fn is_bad_input(&self) -> bool {
+        matches!(
+            self,
+            IngestError::Entry(_) | IngestError::Rule { .. } | IngestError::Banned { .. }
+        )
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Parked {
+    entry: Verified<SignedEntry>,
+    missing: Missing,
+}
+
+/// The replication driver: validates entries arriving in any order and commits them to a
+/// [`LedgerStore`], parking those that wait.
+#[derive(Debug, Clone)]
+pub struct Ledger<S: LedgerStore> {
+    genesis: Genesis,
+    store: S,
+    pending: BTreeMap<(PartnerId, u64), Parked>,
+    max_pending: usize,
+}
+
+/// What [`Ledger::drain`] did: entries committed, entries dropped as invalid.
+type Drained = (Vec<Hash>, Vec<Rejected>);
+
+type IngestResult<S> = Result<IngestOutcome, IngestError<<S as LedgerView>::Error>>;
+
+impl<S: LedgerStore> Ledger<S> {
+    /// A driver over `store` for the coalition `genesis` (already validated), parking at most
+    /// `max_pending` entries.
+    pub fn new(genesis: Genesis, store: S, max_pending: usize) -> Ledger<S> {
+        Ledger {
+            genesis,
+            store,
+            pending: BTreeMap::new(),
+            max_pending,
+        }
+    }
+    /// The coalition.
+    pub fn genesis(&self) -> &Genesis {
+        &self.genesis
+    }
+    /// The store, to read.
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+    /// The store back; parked entries are dropped.
+    pub fn into_store(self) -> S {
+        self.store
+    }
+    /// Entries parked.
+    pub fn pending_len(&self) -> usize {
+        self.pending.len()
+    }
+    /// For each log with parked entries, the first parked position and what it waits for: what to
+    /// fetch.
+    pub fn pending_missing(&self) -> Vec<(PartnerId, u64, Missing)> {
+        let mut out: Vec<(PartnerId, u64, Missing)> = Vec::new();
+        for ((partner, seq), parked) in &self.pending {
+            if out.last().map(|(p, _, _)| p) != Some(partner) {
+                out.push((*partner, *seq, parked.missing.clone()));
+            }
+        }
+        out
+    }
+
+    /// Takes one entry from anywhere (a peer, a file) and applies it if it can.
+    pub fn ingest(&mut self, entry: SignedEntry) -> IngestResult<S> {
+        if let Some(done) = self.precheck(&entry)? {
+            return Ok(done);
+        }
+        let checked = SignatureChecked::verify(entry)?;
+        self.place(checked)
+    }
+
+    /// [`ingest`](Self::ingest) for an entry whose signature was verified already (in a batch).
+    pub fn ingest_presigned(&mut self, entry: SignatureChecked) -> IngestResult<S> {
+        if let Some(done) = self.precheck(entry.entry())? {
+            return Ok(done);
+        }
+        self.place(entry)
+    }
+
+    /// The cheap checks before any signature: a partner's entry, not banned, not already held.
+    fn precheck(
+        &self,
+        entry: &SignedEntry,
+    ) -> Result<Option<IngestOutcome>, IngestError<S::Error>> {
+        let (partner, seq) = (entry.entry.partner, entry.entry.seq);
+        if !self.genesis.is_partner(&partner) {
+            return Err(EntryError::NotAPartner { partner }.into());
+        }
+        if self
+            .store
+            .equivocation(&partner)
+            .map_err(IngestError::Store)?
+            .is_some()
+        {
+            return Err(IngestError::Banned { partner });
+        }
+        let id = entry.id();
+        if self
+            .store
+            .entry_id(&partner, seq)
+            .map_err(IngestError::Store)?
+            == Some(id)
+        {
+            return Ok(Some(IngestOutcome::Duplicate));
+        }
+        match self.pending.get(&(partner, seq)) {
+            Some(parked) if parked.entry.id() == id => {
+                Ok(Some(IngestOutcome::Pending(parked.missing.clone())))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    fn place(&mut self, checked: SignatureChecked) -> IngestResult<S> {
+        let (partner, seq) = (checked.entry().entry.partner, checked.entry().entry.seq);
+        let held = match self
+            .store
+            .entry(&partner, seq)
+            .map_err(IngestError::Store)?
+        {
+            Some(stored) => Some(stored),
+            None => self
+                .pending
+                .get(&(partner, seq))
+                .map(|p| p.entry.inner().clone()),
+        };
+        if let Some(first) = held {
+            // Both signatures are verified and the ids differ (precheck caught equal ids).
+            let proof = Equivocation {
+                partner,
+                seq,
+                first,
+                second: checked.into_inner(),
+            };
+            self.store
+                .record_equivocation(&proof)
+                .map_err(IngestError::Store)?;
+            self.pending.retain(|(p, _), _| *p != partner);
+            return Ok(IngestOutcome::Equivocation(Box::new(proof)));
+        }
+        let entry = verify_entry_presigned(&self.genesis, checked)?;
+        match apply(&self.genesis, &self.store, &entry) {
+            Ok(changes) => {
+                self.store
+                    .commit(&entry, &changes)
+                    .map_err(IngestError::Store)?;
+                let (released, rejected) = self.drain()?;
+                Ok(IngestOutcome::Applied { released, rejected })
+            }
+            Err(ApplyError::Waiting(missing)) => {
+                if self.pending.len() >= self.max_pending {
+                    return Err(IngestError::PendingFull {
+                        limit: self.max_pending,
+                    });
+                }
+                self.pending.insert(
+                    (partner, seq),
+                    Parked {
+                        entry,
+                        missing: missing.clone(),
+                    },
+                );
+                Ok(IngestOutcome::Pending(missing))
+            }
+            Err(ApplyError::Invalid(RuleError::Log(e))) => Err(IngestError::Entry(e)),
+            Err(ApplyError::Invalid(source)) => Err(IngestError::Rule {
+                partner,
+                seq,
+                source: Box::new(source),
+            }),
+            Err(ApplyError::Store(e)) => Err(IngestError::Store(e)),
+        }
+    }
+
+    /// Retries the parked entry at the head of each log until nothing more applies.
+    fn drain(&mut self) -> Result<Drained, IngestError<S::Error>> {
+        let (mut released, mut rejected) = (Vec::new(), Vec::new());
+        loop {
+            let mut progress = false;
+            let mut partners: Vec<PartnerId> = self.pending.keys().map(|(p, _)| *p).collect();
+            partners.dedup();
+            for partner in partners {
+                let next = self
+                    .store
+                    .log_head(&partner)
+                    .map_err(IngestError::Store)?
+                    .size;
+                let Some(parked) = self.pending.remove(&(partner, next)) else {
+                    continue;
+                };
+                match apply(&self.genesis, &self.store, &parked.entry) {
+                    Ok(changes) => {
+                        self.store
+                            .commit(&parked.entry, &changes)
+                            .map_err(IngestError::Store)?;
+                        released.push(changes.entry_id);
+                        progress = true;
+                    }
+                    Err(ApplyError::Waiting(missing)) => {
+                        self.pending
+                            .insert((partner, next), Parked { missing, ..parked });
+                    }
+                    Err(ApplyError::Invalid(reason)) => {
+                        let entry_id = parked.entry.id();
+                        rejected.push(Rejected {
+                            partner,
+                            seq: next,
+                            entry_id,
+                            reason,
+                        });
+                    }
+                    Err(ApplyError::Store(e)) => {
+                        self.pending.insert((partner, next), parked);
+                        return Err(IngestError::Store(e));
+                    }
+                }
+            }
+            if !progress {
+                return Ok((released, rejected));
+            }
+        }
+    }
+}

@@ -1,0 +1,32 @@
+//! The HTTP JSON API the POS integrates with, plus `/metrics` and `/health`.
+//!
+//! Routes (types in `coalition_client::types`):
+//! - `GET  /health`                         liveness
+//! - `GET  /metrics`                        Prometheus text format
+//! - `GET  /v1/status`                      peers, log heads, epochs, fraud proofs
+//! - `GET  /v1/genesis`                     the coalition's genesis
+//! - `POST /v1/issue`               token   credit points to a member
+//! - `POST /v1/redeem`                      redeem a member-signed order here (the signature is the authority)
+//! - `GET  /v1/members/{id}/balance`        available points, lots, next sequence number
+//! - `GET  /v1/members/{id}/history`        earn / redeem / expire lines
+//! - `GET  /v1/logs/{partner}?from&limit`   canonical entries of a log (replication, export)
+
+mod error;
+mod routes;
+
+pub use error::ApiError;
+
+use crate::service::Node;
+use axum::extract::DefaultBodyLimit;
+use axum::Router;
+use std::sync::Arc;
+
+/// Largest request body accepted (an order token with many lots fits with room to spare).
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// The API's router over a running node.
+pub fn router(node: Arc<Node>) -> Router {
+    routes::routes()
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(node)
+}

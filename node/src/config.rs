@@ -1,0 +1,163 @@
+//! Turns `node.toml` (and the genesis and key files it names) into a checked, typed configuration.
+
+use coalition_client::{KeyFile, NodeConfig};
+use coalition_core::crypto::Keypair;
+use coalition_core::genesis::{Genesis, GenesisError};
+use coalition_core::record::PartnerId;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Why the node cannot start with this configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// A file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A file is not in its expected format.
+    #[error("{path} is not a valid {what}: {reason}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// What it should be.
+        what: &'static str,
+        /// The parser's words.
+        reason: String,
+    },
+    /// The genesis is inconsistent.
+    #[error("genesis {path}: {source}")]
+    Genesis {
+        /// The file.
+        path: PathBuf,
+        /// The rule broken.
+        source: GenesisError,
+    },
+    /// The key file's key is not one of the genesis partners.
+    #[error("key in {path} ({key}) is not a partner in the genesis")]
+    NotAPartner {
+        /// The key file.
+        path: PathBuf,
+        /// The key.
+        key: String,
+    },
+    /// A setting is out of range.
+    #[error("{field}: {reason}")]
+    Invalid {
+        /// The setting.
+        field: &'static str,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// Everything the node runs with, checked.
+pub struct Config {
+    /// The raw settings.
+    pub file: NodeConfig,
+    /// The coalition.
+    pub genesis: Arc<Genesis>,
+    /// This partner's key.
+    pub keypair: Arc<Keypair>,
+    /// This partner.
+    pub me: PartnerId,
+    /// Where the HTTP API listens.
+    pub api_listen: SocketAddr,
+    /// Where anchors are appended.
+    pub anchor_file: PathBuf,
+}
+
+fn read(path: &Path) -> Result<String, ConfigError> {
+    std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.into(), source })
+}
+
+/// Resolves a path in a config file relative to the config file's directory.
+fn resolve(base: &Path, p: &Path) -> PathBuf {
+    if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        base.join(p)
+    }
+}
+
+/// Loads and checks the genesis file.
+pub fn load_genesis(path: &Path) -> Result<Genesis, ConfigError> {
+    let text = read(path)?;
+    let genesis: Genesis = serde_json::from_str(&text).map_err(|e| ConfigError::Parse {
+        path: path.into(),
+        what: "genesis (JSON)",
+        reason: e.to_string(),
+    })?;
+    genesis
+        .validate()
+        .map_err(|source| ConfigError::Genesis { path: path.into(), source })?;
+    Ok(genesis)
+}
+
+/// Loads a partner key file.
+pub fn load_key(path: &Path) -> Result<Keypair, ConfigError> {
+    let text = read(path)?;
+    let parse = |reason: String| ConfigError::Parse { path: path.into(), what: "key file", reason };
+    let kf: KeyFile = serde_json::from_str(&text).map_err(|e| parse(e.to_string()))?;
+    let secret = hex::decode(kf.secret.trim()).map_err(|e| parse(format!("secret: {e}")))?;
+    let secret: [u8; 32] = secret.try_into().map_err(|_| parse("secret must be 32 bytes".into()))?;
+    let keypair = Keypair::from_secret_bytes(&secret);
+    if keypair.public().to_hex() != kf.public.trim().to_lowercase() {
+        return Err(parse("public key does not match the secret".into()));
+    }
+    Ok(keypair)
+}
+
+impl Config {
+    /// Reads `node.toml` and everything it names.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = read(path)?;
+        let mut file: NodeConfig = toml::from_str(&text).map_err(|e| ConfigError::Parse {
+            path: path.into(),
+            what: "node config (TOML)",
+            reason: e.to_string(),
+        })?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        file.genesis = resolve(base, &file.genesis);
+        file.key_file = resolve(base, &file.key_file);
+        file.data_dir = resolve(base, &file.data_dir);
+        let genesis = load_genesis(&file.genesis)?;
+        let keypair = load_key(&file.key_file)?;
+        let me = PartnerId(keypair.public());
+        if !genesis.is_partner(&me) {
+            return Err(ConfigError::NotAPartner { path: file.key_file.clone(), key: me.to_hex() });
+        }
+        let api_listen: SocketAddr = file.api_listen.parse().map_err(|e| ConfigError::Invalid {
+            field: "api_listen",
+            reason: format!("{:?} is not an address:port ({e})", file.api_listen),
+        })?;
+        if file.api_token.len() < 16 {
+            return Err(ConfigError::Invalid {
+                field: "api_token",
+                reason: "must be at least 16 characters".into(),
+            });
+        }
+        if file.anti_entropy_secs == 0 || file.vote_timeout_ms == 0 {
+            return Err(ConfigError::Invalid {
+                field: "anti_entropy_secs/vote_timeout_ms",
+                reason: "must be positive".into(),
+            });
+        }
+        let anchor_file = match &file.anchor_file {
+            Some(p) => resolve(base, p),
+            None => file.data_dir.join("anchors.txt"),
+        };
+        Ok(Config {
+            genesis: Arc::new(genesis),
+            keypair: Arc::new(keypair),
+            me,
+            api_listen,
+            anchor_file,
+            file,
+        })
+    }
+}

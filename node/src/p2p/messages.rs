@@ -1,0 +1,337 @@
+//! The typed messages partners exchange, and their wire form.
+//!
+//! Gossip goes to every partner through gossipsub ([`Gossip`]); point-to-point questions go through
+//! request-response ([`Request`] → [`Response`]). Every message is encoded with the protocol's one
+//! canonical encoding ([`coalition_core::encoding`]: version byte, size limit, no trailing bytes), and
+//! decoding also enforces the item limits below, so a peer cannot make us hold more than we would
+//! ever send. Enums here are versioned by position like the ledger's records: add variants at the end
+//! only.
+
+use super::topics::Topic;
+use coalition_core::encoding::{self, DecodeError, EncodeError, MAX_ENCODED_LEN};
+use coalition_core::hash::Hash;
+use coalition_core::record::{PartnerId, SignedEntry, SignedOrder, Vote};
+use serde::{de::DeserializeOwned, Deserialize, Serialize};
+
+/// Most entries in one [`Response::Range`]; a server answers at most this many whatever the request's
+/// `limit`, and a client rejects a longer answer.
+pub const MAX_RANGE_ENTRIES: usize = 1024;
+/// Most heads in one [`Gossip::Heads`] or [`Response::Heads`] (one per partner, so ample).
+pub const MAX_HEADS: usize = 1024;
+
+/// How far a partner's log has grown: what anti-entropy compares.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HeadAnnouncement {
+    /// Whose log.
+    pub partner: PartnerId,
+    /// Number of entries in it.
+    pub size: u64,
+    /// Id of its last entry ([`Hash::ZERO`] when empty).
+    pub last: Hash,
+}
+
+/// A message broadcast to every partner. Each variant has its own topic ([`Gossip::topic`]).
+// An entry is inline rather than boxed: a message is built or decoded once and moved, and the
+// service matches on it directly.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Gossip {
+    /// A new entry of its author's log.
+    Entry(SignedEntry),
+    /// The sender's view of log heads.
+    Heads(Vec<HeadAnnouncement>),
+    /// A checkpoint signature, opaque here: canonical bytes defined by the epoch module.
+    CheckpointSig(Vec<u8>),
+}
+
+/// Why a partner declined to vote, in words a client can show and a code it can match.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Refusal {
+    /// Stable machine-readable reason (e.g. `"seq-mismatch"`).
+    pub code: String,
+    /// Human-readable detail.
+    pub message: String,
+}
+
+/// A question to one partner.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Request {
+    /// Entries `from..from+limit` of `partner`'s log (answered with [`Response::Range`], at most
+    /// [`MAX_RANGE_ENTRIES`] and fewer if they would not fit in one message).
+    GetRange {
+        /// Whose log.
+        partner: PartnerId,
+        /// First sequence number wanted.
+        from: u64,
+        /// How many wanted.
+        limit: u32,
+    },
+    /// Asks for a vote on a member-signed order ([`Response::Vote`]).
+    Vote {
+        /// The order.
+        order: SignedOrder,
+    },
+    /// Asks for the partner's view of every log head ([`Response::Heads`]).
+    GetHeads,
+}
+
+/// An answer to a [`Request`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Response {
+    /// Consecutive entries from the requested position (possibly fewer than asked, possibly none).
+    Range {
+        /// The entries, in sequence order.
+        entries: Vec<SignedEntry>,
+    },
+    /// The vote, or why not.
+    Vote(Result<Vote, Refusal>),
+    /// Log heads.
+    Heads(Vec<HeadAnnouncement>),
+    /// The request could not be served (malformed, unsupported, internal failure, no answer in time).
+    Error {
+        /// What went wrong.
+        message: String,
+    },
+}
+
+/// Why bytes are not a valid message, or a message cannot be sent.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MessageError {
+    /// Not the canonical encoding of the expected type.
+    #[error(transparent)]
+    Decode(#[from] DecodeError),
+    /// Too large to encode.
+    #[error(transparent)]
+    Encode(#[from] EncodeError),
+    /// A list longer than the protocol allows.
+    #[error("{what} holds {len} items, more than the limit of {max}")]
+    TooMany {
+        /// Which list.
+        what: &'static str,
+        /// Its length.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// A gossip message on a topic that is not its own.
+    #[error("{kind} gossip arrived on topic {topic}")]
+    WrongTopic {
+        /// The message's kind.
+        kind: &'static str,
+        /// The topic it came on.
+        topic: String,
+    },
+}
+
+/// A message type with a wire form: canonical bytes plus item limits checked both ways.
+pub trait WireMessage: Serialize + DeserializeOwned {
+    /// Checks the protocol's item limits.
+    fn check_bounds(&self) -> Result<(), MessageError>;
+
+    /// The wire bytes, or why this message may not be sent.
+    fn to_wire(&self) -> Result<Vec<u8>, MessageError> {
+        self.check_bounds()?;
+        Ok(encoding::try_encode(self)?)
+    }
+
+    /// Parses wire bytes, rejecting anything non-canonical or over the limits.
+    fn from_wire(bytes: &[u8]) -> Result<Self, MessageError> {
+        let value: Self = encoding::decode(bytes)?;
+        value.check_bounds()?;
+        Ok(value)
+    }
+}
+
+fn at_most(what: &'static str, len: usize, max: usize) -> Result<(), MessageError> {
+    if len > max {
+        return Err(MessageError::TooMany { what, len, max });
+    }
+    Ok(())
+}
+
+impl Gossip {
+    /// The topic this message is published on.
+    pub fn topic(&self) -> Topic {
+        match self {
+            Gossip::Entry(_) => Topic::Entries,
+            Gossip::Heads(_) => Topic::Heads,
+            Gossip::CheckpointSig(_) => Topic::Checkpoints,
+        }
+    }
+
+    /// Short name of the kind, for logs.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Gossip::Entry(_) => "entry",
+            Gossip::Heads(_) => "heads",
+            Gossip::CheckpointSig(_) => "checkpoint-sig",
+        }
+    }
+
+    /// Parses a message received on `topic`, rejecting one that belongs to another topic.
+    pub fn from_wire_on(bytes: &[u8], topic: Topic) -> Result<Gossip, MessageError> {
+        let msg = Gossip::from_wire(bytes)?;
+        if msg.topic() != topic {
+            return Err(MessageError::WrongTopic {
+                kind: msg.kind(),
+                topic: topic.name().into(),
+            });
+        }
+        Ok(msg)
+    }
+}
+
+impl WireMessage for Gossip {
+    fn check_bounds(&self) -> Result<(), MessageError> {
+        match self {
+            Gossip::Heads(heads) => at_most("heads", heads.len(), MAX_HEADS),
+            Gossip::Entry(_) | Gossip::CheckpointSig(_) => Ok(()),
+        }
+    }
+}
+
+impl WireMessage for Request {
+    fn check_bounds(&self) -> Result<(), MessageError> {
+        Ok(())
+    }
+}
+
+impl WireMessage for Response {
+    fn check_bounds(&self) -> Result<(), MessageError> {
+        match self {
+            Response::Range { entries } => at_most("range", entries.len(), MAX_RANGE_ENTRIES),
+            Response::Heads(heads) => at_most("heads", heads.len(), MAX_HEADS),
+            Response::Vote(_) | Response::Error { .. } => Ok(()),
+        }
+    }
+}
+
+impl Response {
+    /// This response made sendable: a range or a head list is cut to the item limit and to what
+    /// fits in one message (the requester asks again from where it ends); anything else that still
+    /// cannot be encoded becomes [`Response::Error`].
+    pub fn fit_to_limits(self) -> Response {
+        let fitted = match self {
+            Response::Range { entries } => Response::Range {
+                entries: fit(entries, MAX_RANGE_ENTRIES),
+            },
+            Response::Heads(heads) => Response::Heads(fit(heads, MAX_HEADS)),
+            other => other,
+        };
+        match fitted.to_wire() {
+            Ok(_) => fitted,
+            Err(e) => Response::Error {
+                message: format!("response cannot be sent: {e}"),
+            },
+        }
+    }
+}
+
+/// The longest prefix of `items`, at most `max` long, whose encoding fits in one message.
+fn fit<T: Serialize>(mut items: Vec<T>, max: usize) -> Vec<T> {
+    items.truncate(max);
+    // Room for the version byte, the enum tag and the length prefix, with a margin.
+    let mut budget = MAX_ENCODED_LEN.saturating_sub(64);
+    let mut keep = 0;
+    for item in &items {
+        // Each item's canonical form minus its own version byte is what it adds to the list.
+        let size = match encoding::try_encode(item) {
+            Ok(bytes) => bytes.len().saturating_sub(1),
+            Err(_) => break,
+        };
+        if size > budget {
+            break;
+        }
+        budget -= size;
+        keep += 1;
+    }
+    items.truncate(keep);
+    items
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use coalition_core::crypto::Keypair;
+    use coalition_core::record::{Entry, EpochClose, Record};
+
+    fn entry(seq: u64) -> SignedEntry {
+        let key = Keypair::generate();
+        Entry {
+            partner: PartnerId(key.public()),
+            seq,
+            prev: Hash::ZERO,
+            epoch: 0,
+            time: 1,
+            record: Record::EpochClose(EpochClose { epoch: 0 }),
+        }
+        .sign(&key)
+    }
+
+    #[test]
+    fn round_trips() {
+        let msgs = [
+            Gossip::Entry(entry(0)),
+            Gossip::Heads(vec![HeadAnnouncement {
+                partner: entry(0).entry.partner,
+                size: 3,
+                last: Hash([9; 32]),
+            }]),
+            Gossip::CheckpointSig(vec![1, 2, 3]),
+        ];
+        for m in msgs {
+            let bytes = m.to_wire().unwrap();
+            assert_eq!(Gossip::from_wire_on(&bytes, m.topic()).unwrap(), m);
+        }
+        let r = Response::Vote(Err(Refusal {
+            code: "seq".into(),
+            message: "no".into(),
+        }));
+        assert_eq!(Response::from_wire(&r.to_wire().unwrap()).unwrap(), r);
+        let q = Request::GetRange {
+            partner: entry(0).entry.partner,
+            from: 5,
+            limit: 10,
+        };
+        assert_eq!(Request::from_wire(&q.to_wire().unwrap()).unwrap(), q);
+    }
+
+    #[test]
+    fn wrong_topic_is_rejected() {
+        let bytes = Gossip::CheckpointSig(vec![1]).to_wire().unwrap();
+        assert!(matches!(
+            Gossip::from_wire_on(&bytes, Topic::Entries),
+            Err(MessageError::WrongTopic { .. })
+        ));
+    }
+
+    #[test]
+    fn too_many_items_are_rejected_both_ways() {
+        let one = entry(0);
+        let long = Response::Range {
+            entries: vec![one; MAX_RANGE_ENTRIES + 1],
+        };
+        assert!(matches!(long.to_wire(), Err(MessageError::TooMany { .. })));
+        // A peer that encodes it anyway is refused on decode.
+        let bytes = encoding::encode(&long);
+        assert!(matches!(
+            Response::from_wire(&bytes),
+            Err(MessageError::TooMany { .. })
+        ));
+        // The server side trims instead of failing.
+        match long.fit_to_limits() {
+            Response::Range { entries } => assert_eq!(entries.len(), MAX_RANGE_ENTRIES),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn oversized_range_is_trimmed_to_fit() {
+        // Entries of ~100 KiB each: only about ten fit in one message.
+        let big = Gossip::CheckpointSig(vec![7; 100 * 1024]);
+        let items = vec![big; 30];
+        let kept = fit(items, MAX_RANGE_ENTRIES);
+        assert!(!kept.is_empty() && kept.len() < 30);
+        assert!(encoding::try_encode(&kept).is_ok());
+    }
+}

@@ -1,0 +1,261 @@
+//! Redemption: the redeemer gathers a quorum of votes for a member-signed order, turns them into a
+//! certificate and appends it; every partner answers vote requests by the vote rule (DESIGN.md §4).
+
+use crate::api::ApiError;
+use crate::p2p::{Refusal, Request, Response};
+use crate::service::{append_error, Node};
+use crate::writer::{now, VoteOutcome};
+use coalition_client::types::{EntryRef, RedeemResponse};
+use coalition_core::encoding::decode;
+use coalition_core::quorum::CertBuilder;
+use coalition_core::record::{PartnerId, Record, SignedOrder};
+use futures::stream::{FuturesUnordered, StreamExt};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Refusals that mean "not yet": the voter has not received an earlier spend or the lot's issue.
+/// The redeemer asks again until its deadline.
+const TRANSIENT: &[&str] = &["future_seq", "unknown_lot"];
+
+/// Decodes an order token (hex of the canonical `SignedOrder`).
+pub fn decode_token(token: &str) -> Result<SignedOrder, ApiError> {
+    let bytes = hex::decode(token.trim())
+        .map_err(|e| ApiError::BadRequest(format!("order token is not hex: {e}")))?;
+    decode::<SignedOrder>(&bytes).map_err(|e| ApiError::BadRequest(format!("order token is malformed: {e}")))
+}
+
+/// The `POST /v1/redeem` flow.
+pub async fn redeem(node: &Arc<Node>, token: &str) -> Result<RedeemResponse, ApiError> {
+    let started = Instant::now();
+    let order = decode_token(token)?;
+    if order.order.redeemer != node.me {
+        return Err(ApiError::BadRequest(format!(
+            "this order is for {} and must be submitted at its node",
+            node.name_of(&order.order.redeemer)
+        )));
+    }
+    order
+        .verify_signature()
+        .map_err(|e| ApiError::Refused { code: "bad_member_signature".into(), message: e.to_string() })?;
+    // A POS that retries an order already certified here gets the same receipt, not a second spend.
+    if let Some(done) = already_certified(node, &order).await? {
+        return Ok(done);
+    }
+    let o2 = order.clone();
+    node.blocking(move |s| s.put_inflight(&o2)).await?;
+    let result = complete(node, order.clone()).await;
+    let order_id = order.order.id();
+    match &result {
+        // Certified but not appended (our store failed): keep it in flight so it is appended later.
+        Err(ApiError::Internal(_)) => {}
+        _ => {
+            let _ = node.blocking(move |s| s.remove_inflight(&order_id)).await;
+        }
+    }
+    match &result {
+        Ok(_) => {
+            node.metrics.certificates_formed.inc();
+            node.metrics.redemption_latency.observe(started.elapsed().as_secs_f64());
+        }
+        Err(e) => {
+            let code = match e {
+                ApiError::Refused { code, .. } => code.clone(),
+                ApiError::NoQuorum { .. } => "no_quorum".into(),
+                _ => "other".into(),
+            };
+            node.metrics.redemptions_failed.get_or_create(&crate::metrics::label("reason", &code)).inc();
+        }
+    }
+    result
+}
+
+/// Gathers votes, forms the certificate, appends it.
+async fn complete(node: &Arc<Node>, order: SignedOrder) -> Result<RedeemResponse, ApiError> {
+    let genesis = node.genesis.clone();
+    let mut builder = CertBuilder::new(&genesis, order.clone())
+        .map_err(|e| ApiError::Refused { code: "malformed".into(), message: e.to_string() })?;
+    let needed = genesis.quorum();
+    let n = genesis.n();
+    let deadline = Instant::now() + node.vote_timeout;
+    let mut refusals: Vec<(PartnerId, Refusal)> = Vec::new();
+    let mut failures: Vec<(PartnerId, String)> = Vec::new();
+
+    let mut asks = FuturesUnordered::new();
+    for p in genesis.partners.iter().map(|p| p.id) {
+        asks.push(ask(node.clone(), p, order.clone(), deadline));
+    }
+    while let Some((partner, outcome)) = asks.next().await {
+        match outcome {
+            Ok(vote) => {
+                if let Err(e) = builder.add(&vote) {
+                    tracing::warn!(partner = %node.name_of(&partner), error = %e, "partner sent an invalid vote");
+                    failures.push((partner, format!("invalid vote: {e}")));
+                }
+            }
+            Err(Ask::Refused(r)) => refusals.push((partner, r)),
+            Err(Ask::Failed(f)) => failures.push((partner, f)),
+        }
+        if builder.has_quorum() {
+            break;
+        }
+        // Stop early once a quorum can no longer be reached.
+        if refusals.len() + failures.len() > n.saturating_sub(needed) {
+            break;
+        }
+    }
+    if !builder.has_quorum() {
+        let got = builder.count();
+        if let Some((p, r)) = refusals.first() {
+            if refusals.len() + failures.len() > n.saturating_sub(needed) && !refusals.is_empty() {
+                return Err(ApiError::Refused {
+                    code: r.code.clone(),
+                    message: format!("{} refused: {} ({} of {} votes)", node.name_of(p), r.message, got, needed),
+                });
+            }
+        }
+        let detail = failures
+            .iter()
+            .map(|(p, f)| format!("{}: {f}", node.name_of(p)))
+            .chain(refusals.iter().map(|(p, r)| format!("{}: {}", node.name_of(p), r.message)))
+            .collect::<Vec<_>>()
+            .join("; ");
+        return Err(ApiError::NoQuorum { got, needed, detail });
+    }
+    let votes = builder.count();
+    let cert = builder.finish().map_err(|e| ApiError::Internal(format!("certificate: {e}")))?.into_inner();
+    let order_id = cert.order.order.id();
+    let points = cert.order.order.points;
+    let entry = node.writer.append(Record::Redeem(cert.clone())).await.map_err(|e| match append_error(e) {
+        ApiError::BadRequest(m) => ApiError::Internal(format!("certified but not appended: {m}")),
+        other => other,
+    })?;
+    node.gossip_entry(entry.clone());
+    tracing::info!(order = %order_id.short(), points, votes, "redemption certified");
+    Ok(RedeemResponse {
+        order_id,
+        points,
+        votes,
+        cert,
+        entry: EntryRef { partner: node.me, seq: entry.entry.seq, entry_id: entry.id() },
+    })
+}
+
+/// The receipt of an order whose certificate is already in our log.
+async fn already_certified(node: &Arc<Node>, order: &SignedOrder) -> Result<Option<RedeemResponse>, ApiError> {
+    let id = order.order.id();
+    let found = node
+        .blocking(move |s| match s.record_location(&id)? {
+            Some(loc) => Ok(s.entry(&loc.partner, loc.seq)?),
+            None => Ok(None),
+        })
+        .await?;
+    Ok(found.and_then(|entry| match &entry.entry.record {
+        Record::Redeem(cert) if cert.order == *order => Some(RedeemResponse {
+            order_id: id,
+            points: cert.order.order.points,
+            votes: cert.votes.len(),
+            cert: cert.clone(),
+            entry: EntryRef { partner: entry.entry.partner, seq: entry.entry.seq, entry_id: entry.id() },
+        }),
+        _ => None,
+    }))
+}
+
+enum Ask {
+    Refused(Refusal),
+    Failed(String),
+}
+
+/// Asks one partner (ourselves included) for its vote, retrying "not yet" refusals and unreachable
+/// partners until the deadline.
+async fn ask(
+    node: Arc<Node>,
+    partner: PartnerId,
+    order: SignedOrder,
+    deadline: Instant,
+) -> (PartnerId, Result<coalition_core::record::Vote, Ask>) {
+    let mut backoff = Duration::from_millis(20);
+    loop {
+        let outcome = if partner == node.me {
+            match node.writer.vote(order.clone(), now()).await {
+                VoteOutcome::Given(v) => Ok(v),
+                VoteOutcome::Refused(r) => Err(Ask::Refused(Refusal { code: r.code().into(), message: r.message() })),
+                VoteOutcome::Failed(f) => Err(Ask::Failed(f)),
+            }
+        } else {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match tokio::time::timeout(left, node.net.request(partner, Request::Vote { order: order.clone() })).await {
+                Ok(Ok(Response::Vote(Ok(v)))) => Ok(v),
+                Ok(Ok(Response::Vote(Err(r)))) => Err(Ask::Refused(r)),
+                Ok(Ok(other)) => Err(Ask::Failed(format!("unexpected answer {other:?}"))),
+                Ok(Err(e)) => Err(Ask::Failed(e.to_string())),
+                Err(_) => Err(Ask::Failed("no answer in time".into())),
+            }
+        };
+        let retry = match &outcome {
+            Err(Ask::Refused(r)) => TRANSIENT.contains(&r.code.as_str()),
+            Err(Ask::Failed(_)) => true,
+            Ok(_) => false,
+        };
+        if !retry || Instant::now() + backoff >= deadline {
+            return (partner, outcome);
+        }
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(Duration::from_millis(500));
+    }
+}
+
+/// Answers a partner's vote request.
+pub async fn answer_vote(node: &Arc<Node>, from: PartnerId, order: SignedOrder) -> Response {
+    // Only the redeemer named in the order collects its votes.
+    if order.order.redeemer != from {
+        return Response::Vote(Err(Refusal {
+            code: "not_redeemer".into(),
+            message: "only the order's redeemer may ask for votes".into(),
+        }));
+    }
+    match node.writer.vote(order, now()).await {
+        VoteOutcome::Given(v) => {
+            node.metrics.votes_given.inc();
+            Response::Vote(Ok(v))
+        }
+        VoteOutcome::Refused(r) => {
+            node.metrics.votes_refused.get_or_create(&crate::metrics::label("reason", r.code())).inc();
+            tracing::info!(redeemer = %node.name_of(&from), reason = r.code(), "vote refused");
+            Response::Vote(Err(Refusal { code: r.code().into(), message: r.message() }))
+        }
+        VoteOutcome::Failed(f) => Response::Error { message: f },
+    }
+}
+
+/// After a restart, completes the redemptions that were collecting votes when the node stopped.
+pub async fn resume_inflight(node: Arc<Node>) {
+    let orders = match node.blocking(|s| s.inflight()).await {
+        Ok(o) => o,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot read in-flight redemptions");
+            return;
+        }
+    };
+    for order in orders {
+        let id = order.order.id();
+        // Give the network a moment to connect before asking for votes: the vote deadline counts.
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            match complete(&node, order.clone()).await {
+                Ok(r) => {
+                    tracing::info!(order = %id.short(), seq = r.entry.seq, "resumed redemption certified");
+                    let _ = node.blocking(move |s| s.remove_inflight(&id)).await;
+                    break;
+                }
+                Err(ApiError::NoQuorum { .. }) if tries < 30 => tokio::time::sleep(Duration::from_secs(1)).await,
+                Err(e) => {
+                    tracing::warn!(order = %id.short(), error = %e, "resumed redemption did not complete");
+                    let _ = node.blocking(move |s| s.remove_inflight(&id)).await;
+                    break;
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,272 @@
+//! The ledger writer: one thread owns the ledger driver (`coalition_core::memory::Ledger` over the
+//! RocksDB [`Store`]) and performs every state change in turn — our own appends, entries from peers,
+//! votes. Serialising them here is what makes "vote at most once per (member, seq)" and "the next
+//! entry extends the head" hold without locks elsewhere. Readers go to the store directly.
+
+use crate::store::{Store, StoreError};
+use coalition_core::crypto::Keypair;
+use coalition_core::genesis::Genesis;
+use coalition_core::ledger::{LedgerView, Missing};
+use coalition_core::log::{EntryError, SignatureChecked};
+use coalition_core::memory::{IngestError, IngestOutcome, Ledger, Rejected};
+use coalition_core::quorum::{check_vote, VoteDecision, VoteError, VoteRefusal};
+use coalition_core::record::{
+    EpochClose, Entry, PartnerId, Record, SignedEntry, SignedOrder, Timestamp, Vote,
+};
+use std::sync::Arc;
+use tokio::sync::{mpsc, oneshot};
+
+/// Entries parked for missing dependencies, at most.
+pub const MAX_PENDING: usize = 100_000;
+
+/// Why an own append failed.
+#[derive(Debug, thiserror::Error)]
+pub enum AppendError {
+    /// The record breaks a rule (e.g. a replayed issue); nothing was written.
+    #[error("{0}")]
+    Rejected(String),
+    /// Storage failed.
+    #[error("storage: {0}")]
+    Store(String),
+    /// The writer is gone (shutting down).
+    #[error("the node is shutting down")]
+    Closed,
+}
+
+/// Why a vote was not given.
+#[derive(Debug)]
+pub enum VoteOutcome {
+    /// The vote (new or repeated).
+    Given(Vote),
+    /// Refused by the vote rule.
+    Refused(VoteRefusal),
+    /// We failed; the requester may retry.
+    Failed(String),
+}
+
+/// What happened to a batch of entries from a peer.
+#[derive(Debug, Default)]
+pub struct IngestReport {
+    /// Entries newly committed (including parked ones they released).
+    pub applied: usize,
+    /// Already held.
+    pub duplicates: usize,
+    /// What the parked ones wait for.
+    pub missing: Vec<Missing>,
+    /// Entries refused because the sender (or the author) is at fault.
+    pub bad: Vec<String>,
+    /// Equivocations detected (fraud proofs stored).
+    pub equivocations: Vec<PartnerId>,
+    /// Parked entries later found invalid.
+    pub rejected: Vec<Rejected>,
+    /// Our own failure, if any.
+    pub failure: Option<String>,
+}
+
+enum Command {
+    Append { record: Record, reply: oneshot::Sender<Result<SignedEntry, AppendError>> },
+    CloseDue { now: Timestamp, reply: oneshot::Sender<Result<Vec<SignedEntry>, AppendError>> },
+    Ingest { entries: Vec<SignedEntry>, reply: oneshot::Sender<IngestReport> },
+    Vote { order: SignedOrder, now: Timestamp, reply: oneshot::Sender<VoteOutcome> },
+    Pending { reply: oneshot::Sender<(usize, Vec<(PartnerId, u64, Missing)>)> },
+}
+
+/// A handle to the writer thread. Cheap to clone.
+#[derive(Clone)]
+pub struct Writer {
+    tx: mpsc::Sender<Command>,
+}
+
+/// Starts the writer thread over `store`. It stops when every [`Writer`] is dropped.
+pub fn spawn(genesis: Arc<Genesis>, keypair: Arc<Keypair>, store: Store) -> (Writer, std::thread::JoinHandle<()>) {
+    let (tx, rx) = mpsc::channel(1024);
+    let ledger = Ledger::new(genesis.as_ref().clone(), store, MAX_PENDING);
+    let handle = std::thread::Builder::new()
+        .name("ledger-writer".into())
+        .spawn(move || run(ledger, genesis, keypair, rx))
+        .unwrap_or_else(|e| panic!("cannot start the ledger writer thread: {e}"));
+    (Writer { tx }, handle)
+}
+
+impl Writer {
+    async fn call<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> Command) -> Option<T> {
+        let (reply, rx) = oneshot::channel();
+        self.tx.send(make(reply)).await.ok()?;
+        rx.await.ok()
+    }
+
+    /// Appends a record to our own log; returns once it is durably stored (synced).
+    pub async fn append(&self, record: Record) -> Result<SignedEntry, AppendError> {
+        self.call(|reply| Command::Append { record, reply }).await.unwrap_or(Err(AppendError::Closed))
+    }
+
+    /// Appends an `EpochClose` for every epoch of our log that has ended by `now`.
+    pub async fn close_due_epochs(&self, now: Timestamp) -> Result<Vec<SignedEntry>, AppendError> {
+        self.call(|reply| Command::CloseDue { now, reply }).await.unwrap_or(Err(AppendError::Closed))
+    }
+
+    /// Ingests entries from a peer (in any order; a batch is signature-checked at once).
+    pub async fn ingest(&self, entries: Vec<SignedEntry>) -> IngestReport {
+        self.call(|reply| Command::Ingest { entries, reply }).await.unwrap_or_else(|| IngestReport {
+            failure: Some("the node is shutting down".into()),
+            ..IngestReport::default()
+        })
+    }
+
+    /// Applies the vote rule to an order and, if it passes, stores the vote (synced) and returns it.
+    pub async fn vote(&self, order: SignedOrder, now: Timestamp) -> VoteOutcome {
+        self.call(|reply| Command::Vote { order, now, reply })
+            .await
+            .unwrap_or_else(|| VoteOutcome::Failed("the node is shutting down".into()))
+    }
+
+    /// How many entries are parked, and what each log waits for.
+    pub async fn pending(&self) -> (usize, Vec<(PartnerId, u64, Missing)>) {
+        self.call(|reply| Command::Pending { reply }).await.unwrap_or_default()
+    }
+}
+
+fn run(mut ledger: Ledger<Store>, genesis: Arc<Genesis>, keypair: Arc<Keypair>, mut rx: mpsc::Receiver<Command>) {
+    let me = PartnerId(keypair.public());
+    while let Some(cmd) = rx.blocking_recv() {
+        match cmd {
+            Command::Append { record, reply } => {
+                let _ = reply.send(append(&mut ledger, &keypair, me, record, now()));
+            }
+            Command::CloseDue { now, reply } => {
+                let _ = reply.send(close_due(&mut ledger, &genesis, &keypair, me, now));
+            }
+            Command::Ingest { entries, reply } => {
+                let _ = reply.send(ingest(&mut ledger, entries));
+            }
+            Command::Vote { order, now, reply } => {
+                let _ = reply.send(vote(&ledger, &genesis, &keypair, order, now));
+            }
+            Command::Pending { reply } => {
+                let _ = reply.send((ledger.pending_len(), ledger.pending_missing()));
+            }
+        }
+    }
+}
+
+/// Seconds since the Unix epoch.
+pub fn now() -> Timestamp {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+fn append(
+    ledger: &mut Ledger<Store>,
+    keypair: &Keypair,
+    me: PartnerId,
+    record: Record,
+    time: Timestamp,
+) -> Result<SignedEntry, AppendError> {
+    let head = ledger.store().log_head(&me).map_err(|e| AppendError::Store(e.to_string()))?;
+    let entry = Entry {
+        partner: me,
+        seq: head.size,
+        prev: head.last,
+        epoch: head.open_epoch,
+        time: time.max(head.last_time),
+        record,
+    }
+    .sign(keypair);
+    match ledger.ingest(entry.clone()) {
+        Ok(IngestOutcome::Applied { .. }) => Ok(entry),
+        Ok(IngestOutcome::Pending(missing)) => {
+            // Our own record waits on something we do not hold (e.g. a certificate for an order whose
+            // earlier spend has not reached us). It is parked, not stored: report it as not appended.
+            Err(AppendError::Rejected(format!("cannot append yet: {missing}")))
+        }
+        Ok(other) => Err(AppendError::Rejected(format!("unexpected outcome for own entry: {other:?}"))),
+        Err(IngestError::Store(e)) => Err(AppendError::Store(e.to_string())),
+        Err(e) => Err(AppendError::Rejected(e.to_string())),
+    }
+}
+
+fn close_due(
+    ledger: &mut Ledger<Store>,
+    genesis: &Genesis,
+    keypair: &Keypair,
+    me: PartnerId,
+    now: Timestamp,
+) -> Result<Vec<SignedEntry>, AppendError> {
+    let mut closed = Vec::new();
+    loop {
+        let head = ledger.store().log_head(&me).map_err(|e| AppendError::Store(e.to_string()))?;
+        let epoch = head.open_epoch;
+        if now < genesis.epoch_end(epoch) {
+            return Ok(closed);
+        }
+        closed.push(append(ledger, keypair, me, Record::EpochClose(EpochClose { epoch }), now)?);
+    }
+}
+
+fn ingest(ledger: &mut Ledger<Store>, entries: Vec<SignedEntry>) -> IngestReport {
+    let mut report = IngestReport::default();
+    // Catch-up batches are verified in one go; if any signature fails, fall back to one by one so the
+    // good entries before it still land and the bad one is named.
+    let checked: Vec<Result<SignatureChecked, EntryError>> = if entries.len() > 1 {
+        match SignatureChecked::verify_batch(entries.clone()) {
+            Ok(all) => all.into_iter().map(Ok).collect(),
+            Err(_) => entries.into_iter().map(SignatureChecked::verify).collect(),
+        }
+    } else {
+        entries.into_iter().map(SignatureChecked::verify).collect()
+    };
+    for c in checked {
+        let result = match c {
+            Ok(entry) => ledger.ingest_presigned(entry),
+            Err(e) => Err(IngestError::Entry(e)),
+        };
+        match result {
+            Ok(IngestOutcome::Applied { released, rejected }) => {
+                report.applied += 1 + released.len();
+                report.rejected.extend(rejected);
+            }
+            Ok(IngestOutcome::Pending(m)) => report.missing.push(m),
+            Ok(IngestOutcome::Duplicate) => report.duplicates += 1,
+            Ok(IngestOutcome::Equivocation(proof)) => {
+                tracing::error!(partner = %proof.partner.short(), seq = proof.seq, "equivocation: two entries signed for one position; fraud proof stored, partner's entries refused");
+                report.equivocations.push(proof.partner);
+            }
+            Err(IngestError::Store(e)) => report.failure = Some(e.to_string()),
+            Err(e) if e.is_bad_input() => report.bad.push(e.to_string()),
+            Err(e) => report.failure = Some(e.to_string()),
+        }
+    }
+    report
+}
+
+fn vote(ledger: &Ledger<Store>, genesis: &Genesis, keypair: &Keypair, order: SignedOrder, now: Timestamp) -> VoteOutcome {
+    let store = ledger.store();
+    let (member, seq) = (order.order.member, order.order.member_seq);
+    let prior = match store.vote(&member, seq) {
+        Ok(v) => v,
+        Err(e) => return VoteOutcome::Failed(e.to_string()),
+    };
+    match check_vote(genesis, store, &order, now, prior.as_ref().map(|v| &v.order_id)) {
+        Ok(VoteDecision::Again { .. }) => match prior {
+            Some(v) => VoteOutcome::Given(v),
+            None => VoteOutcome::Failed("vote rule said 'again' without a stored vote".into()),
+        },
+        Ok(VoteDecision::New { order_id }) => {
+            let v = Vote::sign(order_id, keypair);
+            // Durable before it leaves this node: a restart must never let us vote twice.
+            match store.put_vote_synced(&member, seq, &v) {
+                Ok(stored) if stored == v => VoteOutcome::Given(v),
+                Ok(_) => VoteOutcome::Failed("a different vote was stored concurrently".into()),
+                Err(e) => VoteOutcome::Failed(store_err(e)),
+            }
+        }
+        Err(VoteError::Refused(r)) => VoteOutcome::Refused(r),
+        Err(VoteError::Store(e)) => VoteOutcome::Failed(e.to_string()),
+    }
+}
+
+fn store_err(e: StoreError) -> String {
+    e.to_string()
+}

@@ -1,0 +1,276 @@
+//! A harness for end-to-end tests: a local coalition of real `coalition-node` processes on
+//! 127.0.0.1, driven through the real `coalition` CLI and the HTTP API.
+//!
+//! Each [`Cluster`] lives in its own temporary directory with its own free ports, so tests run in
+//! parallel. Conditions are awaited by polling with a deadline ([`wait_for`]); nothing sleeps a fixed
+//! time to stand in for synchronisation. When a test panics, every node's log tail is printed.
+
+use anyhow::{bail, Context, Result};
+use coalition_client::{Client, ClientError, NodeConfig};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// Where the workspace's debug binaries are: next to the test executable's `deps/` directory, or
+/// `COALITION_BIN_DIR`.
+pub fn bin_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("COALITION_BIN_DIR") {
+        return PathBuf::from(dir);
+    }
+    let exe = std::env::current_exe().unwrap_or_default();
+    // target/debug/deps/e2e-xxxx -> target/debug
+    exe.parent().and_then(Path::parent).map(Path::to_path_buf).unwrap_or_default()
+}
+
+/// Path of one of our binaries, with a helpful panic if it has not been built.
+pub fn bin(name: &str) -> PathBuf {
+    let p = bin_dir().join(name);
+    assert!(
+        p.exists(),
+        "{} not found: build the binaries first (`cargo build --workspace --bins`, as scripts/test.sh does)",
+        p.display()
+    );
+    p
+}
+
+/// Polls `check` until it returns `Some`, or fails after `timeout` with `what` and the last error.
+pub fn wait_for<T>(what: &str, timeout: Duration, mut check: impl FnMut() -> Result<Option<T>>) -> Result<T> {
+    let deadline = Instant::now() + timeout;
+    let mut last = String::from("condition not met");
+    loop {
+        match check() {
+            Ok(Some(v)) => return Ok(v),
+            Ok(None) => {}
+            Err(e) => last = format!("{e:#}"),
+        }
+        if Instant::now() >= deadline {
+            bail!("timed out after {timeout:?} waiting for {what}: {last}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Finds `count` consecutive free TCP ports on 127.0.0.1.
+pub fn free_port_range(count: u16) -> u16 {
+    // Start from a pseudo-random point so parallel test binaries rarely probe the same range.
+    let seed = std::process::id() as u64 ^ Instant::now().elapsed().as_nanos() as u64
+        ^ std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0);
+    let mut base = 20_000 + (seed % 35_000) as u16;
+    loop {
+        let listeners: Vec<_> = (0..count).map_while(|i| TcpListener::bind(("127.0.0.1", base + i)).ok()).collect();
+        if listeners.len() == count as usize {
+            return base;
+        }
+        base = if base > 55_000 { 20_000 } else { base + count + 7 };
+    }
+}
+
+/// One node of the cluster.
+pub struct NodeProc {
+    /// Index in the genesis.
+    pub index: usize,
+    /// The node's config file.
+    pub config: PathBuf,
+    /// Parsed config.
+    pub settings: NodeConfig,
+    /// The running process, if started.
+    pub child: Option<Child>,
+    /// Where its stderr goes.
+    pub log: PathBuf,
+}
+
+/// A local coalition of real node processes.
+pub struct Cluster {
+    /// The temporary directory holding everything (removed on drop).
+    pub dir: tempfile::TempDir,
+    /// The nodes, in genesis order.
+    pub nodes: Vec<NodeProc>,
+    /// The genesis file.
+    pub genesis_path: PathBuf,
+}
+
+impl Cluster {
+    /// Writes a coalition of `n` partners with `coalition network init` (epoch length `epoch_secs`)
+    /// without starting any node.
+    pub fn init(n: usize, epoch_secs: u64) -> Result<Cluster> {
+        let dir = tempfile::tempdir()?;
+        let base = free_port_range((2 * n) as u16);
+        let out = run_cli(&[
+            "network", "init", "--partners", &n.to_string(), "--dir", &dir.path().to_string_lossy(),
+            "--base-port", &base.to_string(), "--epoch-secs", &epoch_secs.to_string(),
+        ])?;
+        check_output("network init", &out)?;
+        let mut nodes = Vec::new();
+        for i in 0..n {
+            let config = dir.path().join(format!("partner-{i}")).join("node.toml");
+            let text = std::fs::read_to_string(&config).with_context(|| format!("reading {}", config.display()))?;
+            let settings: NodeConfig = toml::from_str(&text)?;
+            let log = dir.path().join(format!("partner-{i}")).join("node.log");
+            nodes.push(NodeProc { index: i, config, settings, child: None, log });
+        }
+        let genesis_path = dir.path().join("genesis.json");
+        Ok(Cluster { dir, nodes, genesis_path })
+    }
+
+    /// `init` and start every node, waiting until each answers `/health`.
+    pub fn start(n: usize, epoch_secs: u64) -> Result<Cluster> {
+        let mut c = Cluster::init(n, epoch_secs)?;
+        for i in 0..n {
+            c.spawn(i)?;
+        }
+        for i in 0..n {
+            c.wait_healthy(i)?;
+        }
+        Ok(c)
+    }
+
+    /// Starts node `i` (appending to its log file).
+    pub fn spawn(&mut self, i: usize) -> Result<()> {
+        let node = &mut self.nodes[i];
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(&node.log)?;
+        let child = Command::new(bin("coalition-node"))
+            .arg("--config")
+            .arg(&node.config)
+            .env("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| "info,libp2p=warn".into()))
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()
+            .context("spawning coalition-node")?;
+        node.child = Some(child);
+        Ok(())
+    }
+
+    /// Waits until node `i` answers `/health`.
+    pub fn wait_healthy(&mut self, i: usize) -> Result<()> {
+        let url = self.url(i);
+        wait_for(&format!("node {i} to answer at {url}"), Duration::from_secs(30), || {
+            if let Some(child) = self.nodes[i].child.as_mut() {
+                if let Some(status) = child.try_wait()? {
+                    bail!("node {i} exited with {status}");
+                }
+            }
+            Ok(Client::new(&url, None).get::<serde_json::Value>("/health").ok().map(|_| ()))
+        })
+    }
+
+    /// `kill -9` node `i` and reap it.
+    pub fn kill9(&mut self, i: usize) -> Result<()> {
+        if let Some(mut child) = self.nodes[i].child.take() {
+            child.kill()?;
+            child.wait()?;
+        }
+        Ok(())
+    }
+
+    /// SIGTERM node `i` and wait for it to exit; returns whether it exited cleanly (status 0).
+    pub fn stop(&mut self, i: usize) -> Result<bool> {
+        if let Some(mut child) = self.nodes[i].child.take() {
+            signal(child.id(), "TERM")?;
+            let status = wait_for("node to exit after SIGTERM", Duration::from_secs(20), || Ok(child.try_wait()?))?;
+            return Ok(status.success());
+        }
+        Ok(true)
+    }
+
+    /// Restarts node `i` after a kill or stop and waits for health.
+    pub fn restart(&mut self, i: usize) -> Result<()> {
+        self.spawn(i)?;
+        self.wait_healthy(i)
+    }
+
+    /// The API URL of node `i`.
+    pub fn url(&self, i: usize) -> String {
+        format!("http://{}", self.nodes[i].settings.api_listen)
+    }
+
+    /// An API client for node `i` carrying its partner token.
+    pub fn client(&self, i: usize) -> Client {
+        Client::new(&self.url(i), Some(self.nodes[i].settings.api_token.clone()))
+    }
+
+    /// Runs the `coalition` CLI against node `i` with its token (and `--json`), returning the output.
+    pub fn cli(&self, i: usize, args: &[&str]) -> Result<Output> {
+        let mut full = vec!["--node".to_string(), self.url(i), "--token".into(), self.nodes[i].settings.api_token.clone()];
+        full.extend(args.iter().map(|s| s.to_string()));
+        let refs: Vec<&str> = full.iter().map(String::as_str).collect();
+        run_cli(&refs)
+    }
+
+    /// Like [`Cluster::cli`] with `--json`, requiring success and parsing stdout.
+    pub fn cli_json(&self, i: usize, args: &[&str]) -> Result<serde_json::Value> {
+        let mut a = vec!["--json"];
+        a.extend_from_slice(args);
+        let out = self.cli(i, &a)?;
+        check_output(&args.join(" "), &out)?;
+        serde_json::from_slice(&out.stdout).with_context(|| format!("parsing JSON of `{}`", args.join(" ")))
+    }
+
+    /// The last `lines` lines of every node's log.
+    pub fn log_tails(&self, lines: usize) -> String {
+        let mut s = String::new();
+        for n in &self.nodes {
+            let text = std::fs::read_to_string(&n.log).unwrap_or_default();
+            let tail: Vec<&str> = text.lines().rev().take(lines).collect();
+            s.push_str(&format!("----- node {} log ({}) -----\n", n.index, n.log.display()));
+            for l in tail.iter().rev() {
+                s.push_str(l);
+                s.push('\n');
+            }
+        }
+        s
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("{}", self.log_tails(40));
+        }
+        for n in &mut self.nodes {
+            if let Some(mut c) = n.child.take() {
+                let _ = c.kill();
+                let _ = c.wait();
+            }
+        }
+    }
+}
+
+/// Sends a signal by name (`TERM`, `STOP`, `CONT`) to a process.
+pub fn signal(pid: u32, sig: &str) -> Result<()> {
+    let st = Command::new("kill").arg(format!("-{sig}")).arg(pid.to_string()).status()?;
+    if !st.success() {
+        bail!("kill -{sig} {pid} failed");
+    }
+    Ok(())
+}
+
+/// Runs the `coalition` CLI with `args`.
+pub fn run_cli(args: &[&str]) -> Result<Output> {
+    Command::new(bin("coalition"))
+        .args(args)
+        .env_remove("COALITION_NODE")
+        .env_remove("COALITION_TOKEN")
+        .stdin(Stdio::null())
+        .output()
+        .context("running coalition")
+}
+
+/// Fails with the command, its stdout and its stderr unless it succeeded.
+pub fn check_output(what: &str, out: &Output) -> Result<()> {
+    if !out.status.success() {
+        bail!(
+            "`coalition {what}` failed with {}\nstdout:\n{}\nstderr:\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(())
+}
+
+/// Whether an API error carries this code.
+pub fn is_code(e: &ClientError, code: &str) -> bool {
+    e.code() == Some(code)
+}
