@@ -1,7 +1,7 @@
 //! Request and response bodies of the node's HTTP API (`/v1/...`). JSON; ids and keys are hex.
 
 use coalition_core::hash::Hash;
-use coalition_core::record::{Epoch, MemberId, PartnerId, Points, RedeemCert, SignedOrder, Timestamp};
+use coalition_core::record::{Epoch, MemberId, PartnerId, Points, RedeemCert, Timestamp};
 use serde::{Deserialize, Serialize};
 
 /// Every error body: `{"error": {"code": "...", "message": "..."}}`.

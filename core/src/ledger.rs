@@ -55,9 +55,20 @@ pub struct Lot {
     pub expires_at: Timestamp,
     /// The epoch of the issue in the issuer's log.
     pub issued_epoch: Epoch,
-    /// Each spend, in member sequence order: the epoch of the redeemer's log entry that carries the
-    /// certificate, and the points taken. Lets settlement derive the remainder as of any epoch.
-    pub spends: Vec<(Epoch, Points)>,
+    /// Each spend, in member sequence order. Lets settlement derive the remainder as of any epoch
+    /// and who is owed for each spend.
+    pub spends: Vec<Spend>,
+}
+
+/// Points taken from a lot by one certificate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Spend {
+    /// The epoch of the redeemer's log entry that carries the certificate.
+    pub epoch: Epoch,
+    /// The partner that appended the certificate, and is owed for the points.
+    pub redeemer: PartnerId,
+    /// Points taken.
+    pub points: Points,
 }
 
 impl Lot {
@@ -65,7 +76,7 @@ impl Lot {
     pub fn spent(&self) -> Result<Points, Overflow> {
         self.spends
             .iter()
-            .try_fold(0u64, |acc, (_, p)| acc.checked_add(*p))
+            .try_fold(0u64, |acc, s| acc.checked_add(s.points))
             .ok_or(Overflow { what: "lot spends" })
     }
 
@@ -75,8 +86,8 @@ impl Lot {
         let spent = self
             .spends
             .iter()
-            .filter(|(e, _)| *e <= epoch)
-            .try_fold(0u64, |acc, (_, p)| acc.checked_add(*p))
+            .filter(|s| s.epoch <= epoch)
+            .try_fold(0u64, |acc, s| acc.checked_add(s.points))
             .ok_or(Overflow { what: "lot spends" })?;
         self.points.checked_sub(spent).ok_or(Overflow {
             what: "lot remainder",
@@ -372,7 +383,7 @@ pub fn apply<V: LedgerView>(
                 spends: Vec::new(),
             });
         }
-        Static::Redeem(cert) => spend(view, &cert, e.epoch, &mut changes)?,
+        Static::Redeem(cert) => spend(view, &cert, e.epoch, e.partner, &mut changes)?,
         Static::Close(epoch) => {
             let (size, root) = (changes.head.size, changes.head.root());
             changes.close = Some(LogClose { epoch, size, root });
@@ -386,6 +397,7 @@ fn spend<V: LedgerView>(
     view: &V,
     cert: &RedeemCert,
     epoch: Epoch,
+    redeemer: PartnerId,
     changes: &mut Changes,
 ) -> Result<(), ApplyError<V::Error>> {
     let order = &cert.order.order;
@@ -435,7 +447,11 @@ fn spend<V: LedgerView>(
             remaining,
             wanted,
         })?;
-        lot.spends.push((epoch, wanted));
+        lot.spends.push(Spend {
+            epoch,
+            redeemer,
+            points: wanted,
+        });
         changes.lots.push(lot);
     }
     state.next_seq = next_seq
@@ -564,6 +580,14 @@ mod tests {
     use super::*;
     use crate::crypto::{Keypair, PublicKey};
 
+    fn spent(epoch: Epoch, points: Points) -> Spend {
+        Spend {
+            epoch,
+            redeemer: PartnerId(PublicKey([2; 32])),
+            points,
+        }
+    }
+
     fn lot(id: u8, points: Points, remaining: Points, expires_at: Timestamp) -> Lot {
         Lot {
             id: Hash([id; 32]),
@@ -573,19 +597,19 @@ mod tests {
             remaining,
             expires_at,
             issued_epoch: 0,
-            spends: vec![(2, points - remaining)],
+            spends: vec![spent(2, points - remaining)],
         }
     }
 
     #[test]
     fn remainder_by_epoch() {
         let mut l = lot(1, 10, 4, 100);
-        l.spends = vec![(1, 2), (3, 4)];
+        l.spends = vec![spent(1, 2), spent(3, 4)];
         assert_eq!(l.remaining_at_epoch(0), Ok(10));
         assert_eq!(l.remaining_at_epoch(1), Ok(8));
         assert_eq!(l.remaining_at_epoch(3), Ok(4));
         assert_eq!(l.spent(), Ok(6));
-        l.spends.push((4, 20));
+        l.spends.push(spent(4, 20));
         assert!(l.remaining_at_epoch(9).is_err());
     }
 

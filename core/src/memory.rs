@@ -319,6 +319,12 @@ impl<S: LedgerStore> Ledger<S> {
         out
     }
 
+    /// The earliest epoch of any parked entry: settlement of that epoch or a later one must wait
+    /// until the entry applies.
+    pub fn pending_min_epoch(&self) -> Option<crate::record::Epoch> {
+        self.pending.values().map(|p| p.entry.entry.epoch).min()
+    }
+
     /// Takes one entry from anywhere (a peer, a file) and applies it if it can.
     pub fn ingest(&mut self, entry: SignedEntry) -> IngestResult<S> {
         if let Some(done) = self.precheck(&entry)? {

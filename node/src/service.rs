@@ -14,7 +14,8 @@ use crate::metrics::Metrics;
 use crate::p2p::{self, Gossip, NetEvent, NetworkConfig, NetworkHandle, Request, Response};
 use crate::store::Store;
 use crate::writer::{self, now, AppendError, Writer};
-use crate::{redeem, sync, views};
+use crate::{redeem, seal, sync, views};
+use coalition_core::crypto::Keypair;
 use anyhow::Context;
 use coalition_client::types::*;
 use coalition_core::genesis::Genesis;
@@ -42,6 +43,8 @@ pub struct Node {
     pub(crate) connected: Mutex<BTreeSet<PartnerId>>,
     pub(crate) sync: sync::SyncState,
     pub(crate) vote_timeout: Duration,
+    pub(crate) keypair: Arc<Keypair>,
+    pub(crate) seal: tokio::sync::Mutex<seal::SealState>,
     api_token: String,
 }
 
@@ -203,8 +206,12 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         connected: Mutex::new(BTreeSet::new()),
         sync: sync::SyncState::default(),
         vote_timeout: Duration::from_millis(config.file.vote_timeout_ms),
+        keypair: config.keypair.clone(),
+        seal: tokio::sync::Mutex::new(seal::SealState::default()),
         api_token: config.file.api_token.clone(),
     });
+    let state = seal::load_state(&node).context("reading checkpoints")?;
+    *node.seal.lock().await = state;
 
     let listener = tokio::net::TcpListener::bind(config.api_listen)
         .await
@@ -286,7 +293,7 @@ fn handle_event(node: &Arc<Node>, ev: NetEvent) {
             }
             Gossip::CheckpointSig(bytes) => {
                 let node = node.clone();
-                tokio::spawn(async move { crate::epoch::on_checkpoint_sig(&node, from, bytes).await });
+                tokio::spawn(async move { seal::on_signature(&node, from, bytes).await });
             }
         },
         NetEvent::Request { from, req, reply } => {
@@ -327,5 +334,6 @@ async fn answer(node: &Arc<Node>, from: PartnerId, req: Request) -> Response {
             Err(e) => Response::Error { message: e.to_string() },
         },
         Request::Vote { order } => redeem::answer_vote(node, from, order).await,
+        Request::GetCheckpointSigs { epoch } => seal::signatures_for(node, epoch).await,
     }
 }

@@ -75,7 +75,7 @@ pub async fn status(node: &Node) -> Result<Status, ApiError> {
         .filter(|p| p.id != node.me)
         .map(|p| PeerInfo { partner: p.id, name: p.name.clone(), connected: connected.contains(&p.id) })
         .collect();
-    let sealing = crate::epoch::sealing_status(node, &logs).await?;
+    let sealing = crate::seal::status(node).await?;
     Ok(Status {
         partner: PeerInfo { partner: node.me, name: node.name_of(&node.me), connected: true },
         coalition: genesis.coalition.clone(),

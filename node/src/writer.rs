@@ -11,7 +11,7 @@ use coalition_core::log::{EntryError, SignatureChecked};
 use coalition_core::memory::{IngestError, IngestOutcome, Ledger, Rejected};
 use coalition_core::quorum::{check_vote, VoteDecision, VoteError, VoteRefusal};
 use coalition_core::record::{
-    EpochClose, Entry, PartnerId, Record, SignedEntry, SignedOrder, Timestamp, Vote,
+    Epoch, EpochClose, Entry, PartnerId, Record, SignedEntry, SignedOrder, Timestamp, Vote,
 };
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
@@ -69,6 +69,7 @@ enum Command {
     Ingest { entries: Vec<SignedEntry>, reply: oneshot::Sender<IngestReport> },
     Vote { order: SignedOrder, now: Timestamp, reply: oneshot::Sender<VoteOutcome> },
     Pending { reply: oneshot::Sender<(usize, Vec<(PartnerId, u64, Missing)>)> },
+    PendingMinEpoch { reply: oneshot::Sender<Option<Epoch>> },
 }
 
 /// A handle to the writer thread. Cheap to clone.
@@ -120,6 +121,11 @@ impl Writer {
             .unwrap_or_else(|| VoteOutcome::Failed("the node is shutting down".into()))
     }
 
+    /// The earliest epoch of a parked entry (`None` when nothing is parked).
+    pub async fn pending_min_epoch(&self) -> Option<Epoch> {
+        self.call(|reply| Command::PendingMinEpoch { reply }).await.flatten()
+    }
+
     /// How many entries are parked, and what each log waits for.
     pub async fn pending(&self) -> (usize, Vec<(PartnerId, u64, Missing)>) {
         self.call(|reply| Command::Pending { reply }).await.unwrap_or_default()
@@ -141,6 +147,9 @@ fn run(mut ledger: Ledger<Store>, genesis: Arc<Genesis>, keypair: Arc<Keypair>, 
             }
             Command::Vote { order, now, reply } => {
                 let _ = reply.send(vote(&ledger, &genesis, &keypair, order, now));
+            }
+            Command::PendingMinEpoch { reply } => {
+                let _ = reply.send(ledger.pending_min_epoch());
             }
             Command::Pending { reply } => {
                 let _ = reply.send((ledger.pending_len(), ledger.pending_missing()));

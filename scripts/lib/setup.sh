@@ -6,7 +6,10 @@ say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 # RocksDB is built from C++ source by the rocksdb crate and needs libclang (bindgen) and a C++ compiler.
 ensure_system_packages() {
   local missing=()
-  ldconfig -p 2>/dev/null | grep -q 'libclang' || ls /usr/lib/llvm-*/lib/libclang*.so* >/dev/null 2>&1 || missing+=(libclang-dev)
+  # libclang-cpp alone (present on some images) is not what bindgen loads.
+  ldconfig -p 2>/dev/null | grep -qE 'libclang(-[0-9.]+)?\.so' \
+    || ls /usr/lib/llvm-*/lib/libclang.so* /usr/lib/llvm-*/lib/libclang-[0-9]*.so* >/dev/null 2>&1 \
+    || missing+=(libclang-dev)
   command -v c++ >/dev/null 2>&1 || missing+=(g++)
   command -v make >/dev/null 2>&1 || missing+=(make)
   if [ ${#missing[@]} -gt 0 ]; then

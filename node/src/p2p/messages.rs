@@ -73,6 +73,12 @@ pub enum Request {
     },
     /// Asks for the partner's view of every log head ([`Response::Heads`]).
     GetHeads,
+    /// Asks for the checkpoint signatures the partner holds for `epoch`
+    /// ([`Response::CheckpointSigs`]): how a node that missed the gossip completes a seal.
+    GetCheckpointSigs {
+        /// The epoch.
+        epoch: u64,
+    },
 }
 
 /// An answer to a [`Request`].
@@ -92,6 +98,8 @@ pub enum Response {
         /// What went wrong.
         message: String,
     },
+    /// Checkpoint signatures, each opaque here like [`Gossip::CheckpointSig`].
+    CheckpointSigs(Vec<Vec<u8>>),
 }
 
 /// Why bytes are not a valid message, or a message cannot be sent.
@@ -201,6 +209,7 @@ impl WireMessage for Response {
         match self {
             Response::Range { entries } => at_most("range", entries.len(), MAX_RANGE_ENTRIES),
             Response::Heads(heads) => at_most("heads", heads.len(), MAX_HEADS),
+            Response::CheckpointSigs(sigs) => at_most("checkpoint signatures", sigs.len(), MAX_HEADS),
             Response::Vote(_) | Response::Error { .. } => Ok(()),
         }
     }

@@ -35,6 +35,7 @@ pub use schema::CURRENT_SCHEMA_VERSION;
 
 use coalition_core::encoding;
 use coalition_core::hash::Hash;
+use coalition_core::ledger::Lot;
 use coalition_core::log::{Equivocation, LogClose, LogHead};
 use coalition_core::record::{
     Epoch, MemberId, PartnerId, Points, SignedEntry, SignedOrder, Timestamp, Vote,
@@ -440,6 +441,15 @@ impl Store {
     /// Every fraud proof held, by partner and position.
     pub fn fraud_proofs(&self) -> StoreResult<Vec<Equivocation>> {
         self.collect(Column::Fraud, &[])
+    }
+
+    /// Calls `f` on every lot, in id order: how settlement derives an epoch's activity.
+    pub fn for_each_lot(&self, mut f: impl FnMut(&Lot)) -> StoreResult<()> {
+        self.scan_column(Column::Lots, &[], &[], |key, value| {
+            let lot: Lot = decode(Column::Lots, key, value)?;
+            f(&lot);
+            Ok(true)
+        })
     }
 
     // ---------------------------------------------------------------------------------------------
