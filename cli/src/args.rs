@@ -119,6 +119,21 @@ checkpoint, whose epoch close is awaited, and any equivocation (fraud proof) it 
 Example:\n  coalition --node http://127.0.0.1:7103 status"
     )]
     Status,
+    /// Settlement statements: who owes whom for an epoch.
+    #[command(
+        subcommand,
+        long_about = "Settlement statements. For every epoch, the coalition computes who owes whom for the points redeemed in it (the gross matrix, priced at the genesis point value less the fee), each partner's net position, the short list of transfers that settles them, and each issuer's points issued, redeemed, expired (breakage) and outstanding.\n\n\
+Example:\n  coalition settlement show --epoch 3"
+    )]
+    Settlement(SettlementCommand),
+    /// Auditors: export the ledger, verify it offline, prove a record.
+    #[command(
+        subcommand,
+        long_about = "Auditors' tools. `export` writes a self-contained file of every log, certificate, checkpoint and statement up to an epoch; `verify` checks such a file (or a live node) against the genesis alone: every signature, chain link, certificate and ledger rule, every checkpoint and statement recomputed; `prove` fetches and checks one record's inclusion proof up to a sealed checkpoint, and `check-proof` checks a saved proof offline.\n\n\
+Example:\n  coalition audit export --out ledger.export\n  \
+coalition audit verify --export ledger.export --genesis genesis.json"
+    )]
+    Audit(AuditCommand),
     /// Print a shell completion script.
     #[command(
         long_about = "Print a completion script for the shell on standard output.\n\n\
@@ -490,4 +505,85 @@ mod tests {
             other => panic!("unexpected parse: {other:?}"),
         }
     }
+}
+
+/// `coalition settlement ...`
+#[derive(Debug, Subcommand)]
+pub enum SettlementCommand {
+    /// Print an epoch's settlement statement.
+    #[command(long_about = "Print the settlement statement of an epoch as the node computed it: the \
+gross obligations matrix (issuer owes redeemer), net positions, the transfers that settle them, and \
+per issuer the points issued, redeemed, expired and outstanding, in points and money. Says whether \
+the epoch's checkpoint is sealed.\n\nExample:\n  coalition settlement show --epoch 0")]
+    Show {
+        /// The epoch; defaults to the last sealed one.
+        #[arg(long, value_name = "E")]
+        epoch: Option<u64>,
+    },
+}
+
+/// `coalition audit ...`
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Write a self-contained export of the ledger up to a sealed epoch.
+    #[command(long_about = "Write a self-contained export of every partner's log up to the sealed \
+checkpoint of epoch E (default: the last sealed one), with every checkpoint, its signatures and every \
+settlement statement from epoch 0. An auditor verifies it with `audit verify` and the genesis only.\n\n\
+Example:\n  coalition --node http://127.0.0.1:7101 audit export --out ledger.export")]
+    Export {
+        /// The file to write (must not exist).
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+        /// The last epoch to include.
+        #[arg(long, value_name = "E")]
+        epoch: Option<u64>,
+    },
+    /// Verify an export (or a live node) offline against the genesis.
+    #[command(long_about = "Verify an export file against a genesis file, or (without --export) the \
+ledger of the live node given by --node against the genesis file if given, else the node's own. \
+Checks every signature, chain link, certificate and ledger rule, recomputes every checkpoint and \
+statement and compares them with the sealed ones, and checks consistency between consecutive \
+checkpoints. Ends with one verdict line; on failure it names the epoch, partner, position and rule.\n\n\
+Example:\n  coalition audit verify --export ledger.export --genesis genesis.json")]
+    Verify {
+        /// The export file; without it the node given by --node is verified.
+        #[arg(long, value_name = "FILE")]
+        export: Option<PathBuf>,
+        /// The genesis file (required with --export).
+        #[arg(long, value_name = "FILE")]
+        genesis: Option<PathBuf>,
+        /// For a live node: the last epoch to verify (default: the last sealed one).
+        #[arg(long, value_name = "E")]
+        epoch: Option<u64>,
+    },
+    /// Fetch and verify a record's inclusion proof up to a sealed checkpoint.
+    #[command(long_about = "Fetch the inclusion proof of a record (a lot id from `partner issue`, an \
+order id from a redemption) up to a sealed checkpoint from the node, verify it against the genesis \
+(--genesis, else the node's), and optionally save it for `audit check-proof`.\n\n\
+Example:\n  coalition audit prove --record 5f2c...9a --out receipt.proof")]
+    Prove {
+        /// The record id (hex).
+        #[arg(long, value_name = "ID")]
+        record: String,
+        /// The checkpoint epoch to prove against (default: the first that covers the record).
+        #[arg(long, value_name = "E")]
+        epoch: Option<u64>,
+        /// The genesis file to verify against.
+        #[arg(long, value_name = "FILE")]
+        genesis: Option<PathBuf>,
+        /// Save the proof (JSON) here.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
+    /// Verify a saved inclusion proof offline, with only the genesis.
+    #[command(long_about = "Verify a proof saved by `audit prove --out` with only the genesis file.\n\n\
+Example:\n  coalition audit check-proof --proof receipt.proof --genesis genesis.json")]
+    CheckProof {
+        /// The proof file.
+        #[arg(long, value_name = "FILE")]
+        proof: PathBuf,
+        /// The genesis file.
+        #[arg(long, value_name = "FILE")]
+        genesis: PathBuf,
+    },
 }

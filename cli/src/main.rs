@@ -18,12 +18,14 @@
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 
 mod args;
+mod audit;
 mod context;
 mod files;
 mod member;
 mod network;
 mod output;
 mod partner;
+mod settlement;
 mod status;
 mod wallet;
 
@@ -70,6 +72,8 @@ fn run(args: Args) -> Result<()> {
         Command::Member(cmd) => member::run(&ctx, cmd),
         Command::Partner(cmd) => partner::run(&ctx, cmd),
         Command::Status => status::run(&ctx),
+        Command::Settlement(cmd) => settlement::run(&ctx, cmd),
+        Command::Audit(cmd) => audit::run(&ctx, cmd),
         Command::Completions { shell } => completions(&ctx, shell),
     }
 }

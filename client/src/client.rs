@@ -136,4 +136,27 @@ impl Client {
     pub fn log_range(&self, partner: &coalition_core::record::PartnerId, from: u64, limit: u64) -> Result<LogRange, ClientError> {
         self.get(&format!("/v1/logs/{}?from={from}&limit={limit}", partner.to_hex()))
     }
+
+    /// The coalition's genesis as the node holds it.
+    pub fn genesis(&self) -> Result<coalition_core::genesis::Genesis, ClientError> {
+        self.get("/v1/genesis")
+    }
+
+    /// The sealed checkpoint of `epoch`.
+    pub fn checkpoint(&self, epoch: u64) -> Result<coalition_core::checkpoint::SealedCheckpoint, ClientError> {
+        self.get(&format!("/v1/checkpoints/{epoch}"))
+    }
+
+    /// The settlement statement of `epoch`.
+    pub fn settlement(&self, epoch: u64) -> Result<SettlementView, ClientError> {
+        self.get(&format!("/v1/settlement/{epoch}"))
+    }
+
+    /// The inclusion proof of a record up to a sealed checkpoint (the first covering it, or `epoch`'s).
+    pub fn proof(&self, record: &coalition_core::hash::Hash, epoch: Option<u64>) -> Result<coalition_core::checkpoint::RecordProof, ClientError> {
+        match epoch {
+            Some(e) => self.get(&format!("/v1/proofs/{record}?epoch={e}")),
+            None => self.get(&format!("/v1/proofs/{record}")),
+        }
+    }
 }

@@ -214,3 +214,14 @@ pub struct LogRange {
     /// Hex of each `SignedEntry`'s canonical bytes.
     pub entries: Vec<String>,
 }
+
+/// `GET /v1/settlement/{epoch}`: an epoch's settlement statement.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SettlementView {
+    /// The epoch.
+    pub epoch: Epoch,
+    /// Whether the epoch's checkpoint (which commits to the statement) is sealed.
+    pub sealed: bool,
+    /// The statement.
+    pub statement: coalition_core::settlement::SettlementStatement,
+}

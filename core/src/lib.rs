@@ -27,6 +27,7 @@
 //! assert_eq!(encoding::decode::<SignedEntry>(&bytes).unwrap(), entry);
 //! ```
 
+pub mod audit;
 pub mod checkpoint;
 pub mod crypto;
 pub mod encoding;

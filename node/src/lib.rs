@@ -4,6 +4,7 @@
 
 pub mod anchor;
 pub mod api;
+pub mod audit;
 pub mod config;
 pub mod epoch;
 pub mod metrics;

@@ -10,6 +10,9 @@
 //! - `GET  /v1/members/{id}/balance`        available points, lots, next sequence number
 //! - `GET  /v1/members/{id}/history`        earn / redeem / expire lines
 //! - `GET  /v1/logs/{partner}?from&limit`   canonical entries of a log (replication, export)
+//! - `GET  /v1/checkpoints/{epoch}`         the sealed checkpoint with its signatures
+//! - `GET  /v1/settlement/{epoch}`          the settlement statement, and whether it is sealed
+//! - `GET  /v1/proofs/{record}?epoch`       a record's inclusion proof up to a sealed checkpoint
 
 mod error;
 mod routes;

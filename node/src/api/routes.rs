@@ -9,7 +9,9 @@ use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use coalition_client::types::*;
-use coalition_core::record::{MemberId, PartnerId};
+use coalition_core::checkpoint::{RecordProof, SealedCheckpoint};
+use coalition_core::hash::Hash;
+use coalition_core::record::{Epoch, MemberId, PartnerId};
 use serde::Deserialize;
 use std::sync::Arc;
 
@@ -26,6 +28,9 @@ pub(super) fn routes() -> Router<Arc<Node>> {
         .route("/v1/members/{id}/balance", get(balance))
         .route("/v1/members/{id}/history", get(history))
         .route("/v1/logs/{partner}", get(log_range))
+        .route("/v1/checkpoints/{epoch}", get(checkpoint))
+        .route("/v1/settlement/{epoch}", get(settlement))
+        .route("/v1/proofs/{record}", get(proof))
         .fallback(|| async { ApiError::NotFound("no such route; see /v1/status".into()) })
 }
 
@@ -111,4 +116,29 @@ async fn log_range(
     let Query(q) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
     let partner = PartnerId::from_hex(&partner).map_err(|e| ApiError::BadRequest(format!("partner id: {e}")))?;
     node.log_range(partner, q.from, q.limit.unwrap_or(1000).min(1000)).await.map(Json)
+}
+
+async fn checkpoint(State(node): Shared, Path(epoch): Path<Epoch>) -> Result<Json<SealedCheckpoint>, ApiError> {
+    crate::audit::checkpoint(&node, epoch).await.map(Json)
+}
+
+async fn settlement(State(node): Shared, Path(epoch): Path<Epoch>) -> Result<Json<SettlementView>, ApiError> {
+    crate::audit::settlement(&node, epoch).await.map(Json)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProofQuery {
+    #[serde(default)]
+    epoch: Option<Epoch>,
+}
+
+async fn proof(
+    State(node): Shared,
+    Path(record): Path<String>,
+    query: Result<Query<ProofQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<RecordProof>, ApiError> {
+    let Query(q) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let record = Hash::from_hex(&record).map_err(|e| ApiError::BadRequest(format!("record id: {e}")))?;
+    crate::audit::prove(&node, record, q.epoch).await.map(Json)
 }
