@@ -6,7 +6,6 @@
 
 use clap::{Args as ClapArgs, Parser, Subcommand};
 use clap_complete::Shell;
-use coalition_core::encoding;
 use coalition_core::record::{MemberId, SignedOrder};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -411,9 +410,7 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
 
 fn parse_order_token(s: &str) -> Result<OrderToken, String> {
     let hex_text = s.trim();
-    let bytes = hex::decode(hex_text).map_err(|e| format!("not hex: {e}"))?;
-    let order: SignedOrder =
-        encoding::decode(&bytes).map_err(|e| format!("not an order token: {e}"))?;
+    let order = coalition_client::order::parse_order_token(hex_text).map_err(|e| e.to_string())?;
     order
         .verify_signature()
         .map_err(|e| format!("the member's signature does not hold: {e}"))?;

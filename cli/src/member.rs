@@ -9,16 +9,14 @@ use crate::context::{Context, UsageError};
 use crate::output::{self, partner_name, Align, Table};
 use crate::wallet::{self, WalletError};
 use anyhow::{Context as _, Result};
-use coalition_client::types::{LotInfo, RedeemResponse};
+use coalition_client::types::RedeemResponse;
 use coalition_client::Client;
-use coalition_core::encoding;
 use coalition_core::genesis::Genesis;
 use coalition_core::hash::Hash;
 use coalition_core::record::{
     LotSpend, MemberId, PartnerId, Points, RedeemOrder, SignedOrder, Timestamp,
 };
 use serde::Serialize;
-use std::collections::BTreeSet;
 use std::path::Path;
 
 /// Runs a `member` command.
@@ -201,64 +199,7 @@ fn history(ctx: &Context, who: &MemberSelector) -> Result<()> {
     ctx.out.table(&t)
 }
 
-/// Why lots could not be picked.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum SelectError {
-    /// Nothing to redeem.
-    #[error("nothing to redeem: 0 points requested")]
-    Zero,
-    /// Not enough unexpired points.
-    #[error("{requested} points requested but only {available} are available")]
-    Insufficient {
-        /// Points asked for.
-        requested: Points,
-        /// Points in unexpired lots.
-        available: Points,
-    },
-}
-
-/// Picks the lots that pay for `points` at time `now`: expiring first (ties by lot id, so the choice
-/// is deterministic), skipping lots expired at `now` or empty, taking from each no more than it has
-/// and in total exactly `points`.
-pub fn select_lots(
-    lots: &[LotInfo],
-    points: Points,
-    now: Timestamp,
-) -> Result<Vec<LotSpend>, SelectError> {
-    if points == 0 {
-        return Err(SelectError::Zero);
-    }
-    let mut seen = BTreeSet::new();
-    let mut usable: Vec<&LotInfo> = lots
-        .iter()
-        .filter(|l| !l.expired && l.expires_at > now && l.remaining > 0)
-        .filter(|l| seen.insert(l.lot))
-        .collect();
-    usable.sort_by_key(|l| (l.expires_at, l.lot));
-    let mut needed = points;
-    let mut spends = Vec::new();
-    for l in &usable {
-        if needed == 0 {
-            break;
-        }
-        let take = needed.min(l.remaining);
-        spends.push(LotSpend {
-            lot: l.lot,
-            points: take,
-        });
-        needed -= take;
-    }
-    if needed > 0 {
-        let available = usable
-            .iter()
-            .fold(0u64, |acc, l| acc.saturating_add(l.remaining));
-        return Err(SelectError::Insufficient {
-            requested: points,
-            available,
-        });
-    }
-    Ok(spends)
-}
+pub use coalition_client::order::select_lots;
 
 /// A signed order and its token.
 #[derive(Debug, Serialize)]
@@ -347,7 +288,7 @@ fn sign_redeem(
     let client = ctx.client();
     let (redeemer, genesis) = resolve_partner(ctx, &client, at)?;
     let signed = sign_order(&client, path, points, redeemer, seq)?;
-    let token = hex::encode(encoding::encode(&signed));
+    let token = coalition_client::order::order_token(&signed);
     let o = &signed.order;
     let redeemer_name = genesis
         .as_ref()
@@ -387,7 +328,7 @@ fn redeem(ctx: &Context, path: &Path, points: Points) -> Result<()> {
         .context("cannot ask the node which partner it is")?;
     let redeemer = status.partner.partner;
     let signed = sign_order(&client, path, points, redeemer, None)?;
-    let token = hex::encode(encoding::encode(&signed));
+    let token = coalition_client::order::order_token(&signed);
     let receipt = client.redeem(&token).with_context(|| {
         format!(
             "redemption of {points} points at {} failed",
@@ -432,6 +373,8 @@ pub fn print_receipt(ctx: &Context, client: &Client, r: &RedeemResponse) -> Resu
 #[cfg(test)]
 mod tests {
     use super::*;
+    use coalition_client::types::LotInfo;
+    use coalition_core::ledger::SelectError;
 
     fn lot(n: u8, remaining: Points, expires_at: Timestamp) -> LotInfo {
         LotInfo {
@@ -486,18 +429,18 @@ mod tests {
         assert_eq!(
             select_lots(&lots, 71, 0),
             Err(SelectError::Insufficient {
-                requested: 71,
+                wanted: 71,
                 available: 70
             })
         );
         assert_eq!(
             select_lots(&[], 1, 0),
             Err(SelectError::Insufficient {
-                requested: 1,
+                wanted: 1,
                 available: 0
             })
         );
-        assert_eq!(select_lots(&lots, 0, 0), Err(SelectError::Zero));
+        assert_eq!(select_lots(&lots, 0, 0), Err(SelectError::ZeroPoints));
     }
 
     #[test]
@@ -516,7 +459,7 @@ mod tests {
         assert_eq!(
             select_lots(&lots, 11, 50),
             Err(SelectError::Insufficient {
-                requested: 11,
+                wanted: 11,
                 available: 10
             })
         );
@@ -532,7 +475,7 @@ mod tests {
         assert_eq!(
             select_lots(&lots, 25, 0),
             Err(SelectError::Insufficient {
-                requested: 25,
+                wanted: 25,
                 available: 20
             })
         );

@@ -12,6 +12,7 @@
 
 pub mod client;
 pub mod config;
+pub mod order;
 pub mod types;
 
 pub use client::{Client, ClientError};

@@ -507,7 +507,7 @@ pub enum SelectError {
     #[error("cannot redeem zero points")]
     ZeroPoints,
     /// Not enough live points.
-    #[error("{wanted} points wanted, {available} available")]
+    #[error("{wanted} points requested but only {available} are available")]
     Insufficient {
         /// Points asked for.
         wanted: Points,
@@ -524,6 +524,17 @@ pub enum SelectError {
     },
 }
 
+/// What lot selection needs to know of a lot: a wallet may only have a node's summary of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LotCandidate {
+    /// The lot id.
+    pub id: Hash,
+    /// Points left.
+    pub remaining: Points,
+    /// Spendable only by orders timed strictly before this.
+    pub expires_at: Timestamp,
+}
+
 /// The wallet's choice of lots for an order of `points` at `time`: live lots with points left,
 /// soonest-expiring first (ties by lot id, so the choice is deterministic).
 pub fn select_lots(
@@ -531,12 +542,31 @@ pub fn select_lots(
     points: Points,
     time: Timestamp,
 ) -> Result<Vec<LotSpend>, SelectError> {
+    let candidates: Vec<LotCandidate> = lots
+        .iter()
+        .map(|l| LotCandidate {
+            id: l.id,
+            remaining: l.remaining,
+            expires_at: l.expires_at,
+        })
+        .collect();
+    select_candidates(&candidates, points, time)
+}
+
+/// [`select_lots`] over lot summaries. A lot listed twice is counted once.
+pub fn select_candidates(
+    lots: &[LotCandidate],
+    points: Points,
+    time: Timestamp,
+) -> Result<Vec<LotSpend>, SelectError> {
     if points == 0 {
         return Err(SelectError::ZeroPoints);
     }
-    let mut live: Vec<&Lot> = lots
+    let mut seen = std::collections::BTreeSet::new();
+    let mut live: Vec<&LotCandidate> = lots
         .iter()
-        .filter(|l| l.is_live_at(time) && l.remaining > 0)
+        .filter(|l| l.expires_at > time && l.remaining > 0)
+        .filter(|l| seen.insert(l.id))
         .collect();
     live.sort_by_key(|l| (l.expires_at, l.id));
     let mut out = Vec::new();

@@ -6,7 +6,6 @@ use crate::p2p::{Refusal, Request, Response};
 use crate::service::{append_error, Node};
 use crate::writer::{now, VoteOutcome};
 use coalition_client::types::{EntryRef, RedeemResponse};
-use coalition_core::encoding::decode;
 use coalition_core::quorum::CertBuilder;
 use coalition_core::record::{PartnerId, Record, SignedOrder};
 use futures::stream::{FuturesUnordered, StreamExt};
@@ -19,9 +18,7 @@ const TRANSIENT: &[&str] = &["future_seq", "unknown_lot"];
 
 /// Decodes an order token (hex of the canonical `SignedOrder`).
 pub fn decode_token(token: &str) -> Result<SignedOrder, ApiError> {
-    let bytes = hex::decode(token.trim())
-        .map_err(|e| ApiError::BadRequest(format!("order token is not hex: {e}")))?;
-    decode::<SignedOrder>(&bytes).map_err(|e| ApiError::BadRequest(format!("order token is malformed: {e}")))
+    coalition_client::order::parse_order_token(token).map_err(|e| ApiError::BadRequest(e.to_string()))
 }
 
 /// The `POST /v1/redeem` flow.
