@@ -168,7 +168,7 @@ coalition-node --config ./local/partner-0/node.toml"
 #[derive(Debug, ClapArgs)]
 pub struct NetworkInit {
     /// Number of partners.
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1000))]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=200))]
     pub partners: u16,
 
     /// Directory to write into (created if missing).

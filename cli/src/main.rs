@@ -43,8 +43,12 @@ const EXIT_FAILED: u8 = 1;
 const EXIT_USAGE: u8 = 2;
 
 fn main() -> ExitCode {
-    // On a usage error clap prints the usage and exits with 2; on --help/--version it exits with 0.
-    let args = Args::parse();
+    // --help and --version print and exit 0 (a bare command prints its help and exits 2), as clap
+    // does; any other usage error is one line on stderr and exit code 2, like every other error.
+    let args = match Args::try_parse() {
+        Ok(args) => args,
+        Err(err) => return usage_exit(err),
+    };
     match run(args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) if is_broken_pipe(&err) => {
@@ -97,6 +101,49 @@ fn completions(ctx: &Context, shell: clap_complete::Shell) -> Result<()> {
     ctx.out.raw(&script)
 }
 
+/// Ends the run on a clap error: help and version as clap prints them, anything else as one line.
+fn usage_exit(err: clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    match err.kind() {
+        ErrorKind::DisplayHelp
+        | ErrorKind::DisplayVersion
+        | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => err.exit(),
+        _ => {
+            let argv: Vec<String> = std::env::args().collect();
+            let line = usage_line(&err.render().to_string(), &command_path(&argv));
+            let _ = writeln!(io::stderr(), "coalition: {line}");
+            ExitCode::from(EXIT_USAGE)
+        }
+    }
+}
+
+/// The (sub)command the user was typing, e.g. `coalition member balance`: the words of `argv` that
+/// name a subcommand of the one before.
+fn command_path(argv: &[String]) -> String {
+    let mut cmd = Args::command();
+    let mut path = vec![cmd.get_name().to_string()];
+    for word in argv.iter().skip(1) {
+        if let Some(sub) = cmd.find_subcommand(word).cloned() {
+            path.push(sub.get_name().to_string());
+            cmd = sub;
+        }
+    }
+    path.join(" ")
+}
+
+/// A clap error message (`error: ...`, details, `Usage: ...`, `For more information...`) on one
+/// line: the message and its details, then where to read more.
+fn usage_line(rendered: &str, command: &str) -> String {
+    let parts: Vec<&str> = rendered
+        .lines()
+        .map(str::trim)
+        .take_while(|l| !l.starts_with("Usage:") && !l.starts_with("For more information"))
+        .filter(|l| !l.is_empty())
+        .map(|l| l.strip_prefix("error: ").unwrap_or(l))
+        .collect();
+    format!("{} (see `{command} --help`)", parts.join(" "))
+}
+
 /// The whole cause chain on one line, outermost first (`a: b: c`).
 fn one_line(err: &anyhow::Error) -> String {
     let text = format!("{err:#}");
@@ -127,6 +174,33 @@ mod tests {
             .context("loading y")
             .unwrap_err();
         assert_eq!(one_line(&err), "loading y: reading x: line one line two");
+    }
+
+    #[test]
+    fn clap_errors_become_one_line() {
+        for argv in [
+            &["coalition", "member", "balance"][..],
+            &["coalition", "member", "balance", "--member", "abc"],
+            &["coalition", "completions", "tcsh"],
+            &["coalition", "audit", "verfy"],
+            &["coalition", "--node", "localhost:1", "status"],
+        ] {
+            let err = Args::try_parse_from(argv).expect_err("a usage error");
+            let argv: Vec<String> = argv.iter().map(|s| s.to_string()).collect();
+            let line = usage_line(&err.render().to_string(), &command_path(&argv));
+            assert!(!line.contains('\n'), "{line}");
+            assert!(!line.starts_with("error"), "{line}");
+            assert!(line.ends_with("--help`)"), "{line}");
+        }
+        let argv: Vec<String> = ["coalition", "--json", "member", "balance", "--member", "abc"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        assert_eq!(command_path(&argv), "coalition member balance");
+        let err = Args::try_parse_from(&argv).expect_err("usage");
+        let line = usage_line(&err.render().to_string(), &command_path(&argv));
+        assert!(line.starts_with("invalid value 'abc' for '--member <ID>'"), "{line}");
+        assert!(line.ends_with("(see `coalition member balance --help`)"), "{line}");
     }
 
     #[test]

@@ -246,7 +246,8 @@ impl CheckpointSig {
 pub struct SealedCheckpoint {
     /// The checkpoint.
     pub checkpoint: Checkpoint,
-    /// At least q signatures of distinct genesis partners over its hash, ordered by partner.
+    /// At least q signatures of distinct genesis partners over its hash (nodes list them by partner;
+    /// verification accepts any order).
     pub signatures: Vec<CheckpointSig>,
 }
 

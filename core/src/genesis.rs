@@ -86,6 +86,10 @@ pub enum GenesisError {
     },
 }
 
+/// Most partners a coalition may have: the settlement statement's n×n matrices must fit in one
+/// canonical message ([`crate::encoding::MAX_ENCODED_LEN`]).
+pub const MAX_PARTNERS: usize = 200;
+
 impl Genesis {
     /// Checks the document is internally consistent. Every consumer calls this after loading.
     pub fn validate(&self) -> Result<(), GenesisError> {
@@ -106,6 +110,10 @@ impl Genesis {
             }
         }
         let param = |field, reason: &str| GenesisError::Parameter { field, reason: reason.into() };
+        // A settlement statement holds n×n matrices and must fit in one canonical message.
+        if self.partners.len() > MAX_PARTNERS {
+            return Err(param("partners", "at most 200 partners (a settlement statement must fit in one message)"));
+        }
         if self.epoch_secs == 0 {
             return Err(param("epoch_secs", "must be at least 1"));
         }

@@ -9,6 +9,9 @@ use std::time::Duration;
 
 /// Closes our epochs as they end (checked every second) and gossips the closes.
 pub async fn ticker(node: Arc<Node>, anchor_file: PathBuf) {
+    if let Err(e) = crate::seal::recover(&node, &anchor_file).await {
+        tracing::error!(error = %e, "cannot recover checkpoint state");
+    }
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {

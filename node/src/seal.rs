@@ -90,6 +90,39 @@ pub fn sealed_checkpoint(
     Ok(Some(sealed))
 }
 
+/// After a restart: signs every computed checkpoint that lacks our signature (a crash between
+/// storing it and signing it), and writes anchor lines for epochs sealed before the crash.
+pub async fn recover(node: &Arc<Node>, anchor_file: &Path) -> Result<(), ApiError> {
+    let (computed, sealed) = {
+        let st = node.seal.lock().await;
+        (st.computed, st.sealed)
+    };
+    let me = node.me;
+    for epoch in sealed..computed {
+        let held = node.blocking(move |s| s.checkpoint_sigs(epoch)).await?;
+        if held.iter().any(|(p, _)| *p == me) {
+            continue;
+        }
+        let bytes = node.blocking(move |s| s.checkpoint(epoch)).await?;
+        let checkpoint: Checkpoint = stored(bytes, "checkpoint", epoch).map_err(|e| ApiError::Internal(e.to_string()))?;
+        let sig = encode(&CheckpointSig::sign(&checkpoint, &node.keypair));
+        node.blocking(move |s| s.put_checkpoint_sig(epoch, &me, &sig)).await?;
+        tracing::info!(epoch, "signed a checkpoint left unsigned by a restart");
+    }
+    for epoch in 0..sealed {
+        let n = node.clone();
+        let Some(cp) = node.blocking(move |_| sealed_checkpoint(&n, epoch)).await? else {
+            break;
+        };
+        let (path, g, h) = (anchor_file.to_path_buf(), node.genesis.hash(), cp.checkpoint.hash());
+        tokio::task::spawn_blocking(move || anchor::append(&path, &g, epoch, &h))
+            .await
+            .map_err(|e| ApiError::Internal(e.to_string()))?
+            .map_err(|e| ApiError::Internal(format!("anchor file {}: {e}", anchor_file.display())))?;
+    }
+    Ok(())
+}
+
 /// One round: compute what can be computed, collect signatures, seal, anchor.
 pub async fn tick(node: &Arc<Node>, anchor_file: &Path) {
     if let Err(e) = compute_ready(node).await {

@@ -118,12 +118,18 @@ async fn log_range(
     node.log_range(partner, q.from, q.limit.unwrap_or(1000).min(1000)).await.map(Json)
 }
 
-async fn checkpoint(State(node): Shared, Path(epoch): Path<Epoch>) -> Result<Json<SealedCheckpoint>, ApiError> {
-    crate::audit::checkpoint(&node, epoch).await.map(Json)
+type EpochPath = Result<Path<Epoch>, axum::extract::rejection::PathRejection>;
+
+fn epoch_of(path: EpochPath) -> Result<Epoch, ApiError> {
+    path.map(|Path(e)| e).map_err(|e| ApiError::BadRequest(format!("epoch: {}", e.body_text())))
 }
 
-async fn settlement(State(node): Shared, Path(epoch): Path<Epoch>) -> Result<Json<SettlementView>, ApiError> {
-    crate::audit::settlement(&node, epoch).await.map(Json)
+async fn checkpoint(State(node): Shared, epoch: EpochPath) -> Result<Json<SealedCheckpoint>, ApiError> {
+    crate::audit::checkpoint(&node, epoch_of(epoch)?).await.map(Json)
+}
+
+async fn settlement(State(node): Shared, epoch: EpochPath) -> Result<Json<SettlementView>, ApiError> {
+    crate::audit::settlement(&node, epoch_of(epoch)?).await.map(Json)
 }
 
 #[derive(Deserialize)]
