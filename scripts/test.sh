@@ -17,3 +17,9 @@ fi
 
 say "running tests"
 cargo test --locked --workspace "$@"
+
+# A short chaos run (kill -9, pauses, double spends) with a fresh seed each time; the seed is printed.
+if [ $# -eq 0 ]; then
+  say "chaos run (60 s of workload under perturbation)"
+  target/debug/coalition-chaos --duration 60
+fi

@@ -6,7 +6,9 @@
 //! time to stand in for synchronisation. When a test panics, every node's log tail is printed.
 
 use anyhow::{bail, Context, Result};
+use coalition_client::types::{LogHeadInfo, Status};
 use coalition_client::{Client, ClientError, NodeConfig};
+use coalition_core::record::PartnerId;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -19,8 +21,13 @@ pub fn bin_dir() -> PathBuf {
         return PathBuf::from(dir);
     }
     let exe = std::env::current_exe().unwrap_or_default();
-    // target/debug/deps/e2e-xxxx -> target/debug
-    exe.parent().and_then(Path::parent).map(Path::to_path_buf).unwrap_or_default()
+    // Test executables live in target/debug/deps, tools such as coalition-chaos in target/debug.
+    let dir = exe.parent().map(Path::to_path_buf).unwrap_or_default();
+    if dir.file_name().is_some_and(|n| n == "deps") {
+        dir.parent().map(Path::to_path_buf).unwrap_or_default()
+    } else {
+        dir
+    }
 }
 
 /// Path of one of our binaries, with a helpful panic if it has not been built.
@@ -88,6 +95,8 @@ pub struct Cluster {
     pub nodes: Vec<NodeProc>,
     /// The genesis file.
     pub genesis_path: PathBuf,
+    /// `RUST_LOG` for nodes started from now on (the test's own `RUST_LOG`, else `info,libp2p=warn`).
+    pub rust_log: String,
 }
 
 impl Cluster {
@@ -110,7 +119,8 @@ impl Cluster {
             nodes.push(NodeProc { index: i, config, settings, child: None, log });
         }
         let genesis_path = dir.path().join("genesis.json");
-        Ok(Cluster { dir, nodes, genesis_path })
+        let rust_log = std::env::var("RUST_LOG").unwrap_or_else(|_| "info,libp2p=warn".into());
+        Ok(Cluster { dir, nodes, genesis_path, rust_log })
     }
 
     /// `init` and start every node, waiting until each answers `/health`.
@@ -125,14 +135,26 @@ impl Cluster {
         Ok(c)
     }
 
+    /// Starts every node and waits until each answers `/health` (after [`Cluster::init`]).
+    pub fn start_all(&mut self) -> Result<()> {
+        for i in 0..self.nodes.len() {
+            self.spawn(i)?;
+        }
+        for i in 0..self.nodes.len() {
+            self.wait_healthy(i)?;
+        }
+        Ok(())
+    }
+
     /// Starts node `i` (appending to its log file).
     pub fn spawn(&mut self, i: usize) -> Result<()> {
+        let rust_log = self.rust_log.clone();
         let node = &mut self.nodes[i];
         let log = std::fs::OpenOptions::new().create(true).append(true).open(&node.log)?;
         let child = Command::new(bin("coalition-node"))
             .arg("--config")
             .arg(&node.config)
-            .env("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| "info,libp2p=warn".into()))
+            .env("RUST_LOG", &rust_log)
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log)
@@ -207,6 +229,85 @@ impl Cluster {
         serde_json::from_slice(&out.stdout).with_context(|| format!("parsing JSON of `{}`", args.join(" ")))
     }
 
+    /// Runs the `coalition` CLI against node `i` with its token and the wallet passphrase `pass` in
+    /// `COALITION_WALLET_PASSPHRASE`.
+    pub fn wallet_cli(&self, i: usize, pass: &str, args: &[&str]) -> Result<Output> {
+        Command::new(bin("coalition"))
+            .arg("--node")
+            .arg(self.url(i))
+            .arg("--token")
+            .arg(&self.nodes[i].settings.api_token)
+            .args(args)
+            .env_remove("COALITION_NODE")
+            .env_remove("COALITION_TOKEN")
+            .env("COALITION_WALLET_PASSPHRASE", pass)
+            .stdin(Stdio::null())
+            .output()
+            .context("running coalition")
+    }
+
+    /// Like [`Cluster::wallet_cli`] with `--json`, requiring success and parsing stdout.
+    pub fn wallet_json(&self, i: usize, pass: &str, args: &[&str]) -> Result<serde_json::Value> {
+        let mut a = vec!["--json"];
+        a.extend_from_slice(args);
+        let out = self.wallet_cli(i, pass, &a)?;
+        check_output(&args.join(" "), &out)?;
+        serde_json::from_slice(&out.stdout).with_context(|| format!("parsing JSON of `{}`", args.join(" ")))
+    }
+
+    /// Node `i`'s status.
+    pub fn status(&self, i: usize) -> Result<Status> {
+        Ok(self.client(i).status()?)
+    }
+
+    /// Waits until each node in `nodes` has an open connection to every other node in `nodes`.
+    pub fn wait_connected(&self, nodes: &[usize], timeout: Duration) -> Result<()> {
+        for &i in nodes {
+            let want: Vec<PartnerId> = nodes.iter().filter(|&&j| j != i).map(|&j| self.partner_id(j)).collect();
+            wait_for(&format!("node {i} to connect to nodes {nodes:?}"), timeout, || {
+                let s = self.status(i)?;
+                let up: Vec<PartnerId> = s.peers.iter().filter(|p| p.connected).map(|p| p.partner).collect();
+                Ok(want.iter().all(|w| up.contains(w)).then_some(()))
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Waits until every node in `nodes` reports the same log heads (size and root of every log)
+    /// with nothing parked, and returns them.
+    pub fn wait_converged(&self, nodes: &[usize], timeout: Duration) -> Result<Vec<LogHeadInfo>> {
+        wait_for(&format!("nodes {nodes:?} to hold identical logs"), timeout, || {
+            let mut first: Option<Vec<LogHeadInfo>> = None;
+            for &i in nodes {
+                let s = self.status(i)?;
+                if s.pending_entries > 0 {
+                    bail!("node {i} has {} entries parked", s.pending_entries);
+                }
+                match &first {
+                    None => first = Some(s.logs),
+                    Some(f) if heads_key(f) == heads_key(&s.logs) => {}
+                    Some(f) => bail!("node {i} holds {:?}, node {} holds {:?}", heads_key(&s.logs), nodes[0], heads_key(f)),
+                }
+            }
+            Ok(first)
+        })
+    }
+
+    /// The partner id of node `i` (from its key file).
+    pub fn partner_id(&self, i: usize) -> PartnerId {
+        let path = self.nodes[i].config.with_file_name("partner.key");
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+        let key: coalition_client::KeyFile =
+            serde_json::from_str(&text).unwrap_or_else(|e| panic!("parsing {}: {e}", path.display()));
+        PartnerId::from_hex(&key.public).unwrap_or_else(|e| panic!("key in {}: {e}", path.display()))
+    }
+
+    /// The genesis the cluster was created with.
+    pub fn genesis(&self) -> Result<coalition_core::genesis::Genesis> {
+        let text = std::fs::read_to_string(&self.genesis_path)?;
+        Ok(serde_json::from_str(&text)?)
+    }
+
     /// The last `lines` lines of every node's log.
     pub fn log_tails(&self, lines: usize) -> String {
         let mut s = String::new();
@@ -235,6 +336,16 @@ impl Drop for Cluster {
             }
         }
     }
+}
+
+/// Runs a scenario on `cluster`; if it fails, prints every node's log tail before returning the error
+/// (the cluster's own drop prints them only on panics).
+pub fn logged<T>(cluster: &mut Cluster, scenario: impl FnOnce(&mut Cluster) -> Result<T>) -> Result<T> {
+    let r = scenario(cluster);
+    if r.is_err() {
+        eprintln!("{}", cluster.log_tails(60));
+    }
+    r
 }
 
 /// Sends a signal by name (`TERM`, `STOP`, `CONT`) to a process.
@@ -268,6 +379,11 @@ pub fn check_output(what: &str, out: &Output) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// The comparable part of log heads: (partner, size, root) of every log.
+pub fn heads_key(logs: &[LogHeadInfo]) -> Vec<(PartnerId, u64, coalition_core::hash::Hash)> {
+    logs.iter().map(|l| (l.partner, l.size, l.root)).collect()
 }
 
 /// Whether an API error carries this code.
