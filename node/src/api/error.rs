@@ -14,6 +14,12 @@ pub enum ApiError {
     /// The request is malformed or breaks a rule; nothing changed.
     #[error("{0}")]
     BadRequest(String),
+    /// The body is larger than the API accepts; nothing was read past the limit.
+    #[error("request body is larger than {limit} bytes")]
+    TooLarge {
+        /// The limit, in bytes.
+        limit: usize,
+    },
     /// The thing asked for does not exist here.
     #[error("{0}")]
     NotFound(String),
@@ -48,6 +54,7 @@ impl ApiError {
         match self {
             ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
             ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
+            ApiError::TooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             ApiError::Refused { code, .. } => (StatusCode::UNPROCESSABLE_ENTITY, code.as_str()),
             ApiError::NoQuorum { .. } => (StatusCode::SERVICE_UNAVAILABLE, "no_quorum"),
@@ -70,5 +77,8 @@ impl IntoResponse for ApiError {
 
 /// Turns axum's own rejections (bad JSON, wrong content type, too large) into our JSON errors.
 pub fn rejection(r: axum::extract::rejection::JsonRejection) -> ApiError {
+    if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        return ApiError::TooLarge { limit: super::MAX_BODY_BYTES };
+    }
     ApiError::BadRequest(format!("invalid request body: {}", r.body_text()))
 }
