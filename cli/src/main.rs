@@ -109,7 +109,9 @@ fn usage_exit(err: clap::Error) -> ExitCode {
         | ErrorKind::DisplayVersion
         | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => err.exit(),
         _ => {
-            let argv: Vec<String> = std::env::args().collect();
+            let argv: Vec<String> = std::env::args_os()
+                .map(|a| a.to_string_lossy().into_owned())
+                .collect();
             let line = usage_line(&err.render().to_string(), &command_path(&argv));
             let _ = writeln!(io::stderr(), "coalition: {line}");
             ExitCode::from(EXIT_USAGE)
@@ -192,15 +194,16 @@ mod tests {
             assert!(!line.starts_with("error"), "{line}");
             assert!(line.ends_with("--help`)"), "{line}");
         }
-        let argv: Vec<String> = ["coalition", "--json", "member", "balance", "--member", "abc"]
-            .iter()
-            .map(|s| s.to_string())
+        let argv: Vec<String> = "coalition --json member balance --member abc"
+            .split(' ')
+            .map(str::to_string)
             .collect();
         assert_eq!(command_path(&argv), "coalition member balance");
         let err = Args::try_parse_from(&argv).expect_err("usage");
         let line = usage_line(&err.render().to_string(), &command_path(&argv));
-        assert!(line.starts_with("invalid value 'abc' for '--member <ID>'"), "{line}");
-        assert!(line.ends_with("(see `coalition member balance --help`)"), "{line}");
+        let want = "invalid value 'abc' for '--member <ID>': expected 64 hex digits, got \"abc\" \
+(see `coalition member balance --help`)";
+        assert_eq!(line, want);
     }
 
     #[test]
