@@ -58,18 +58,42 @@ pub fn wait_for<T>(what: &str, timeout: Duration, mut check: impl FnMut() -> Res
     }
 }
 
-/// Finds `count` consecutive free TCP ports on 127.0.0.1.
+/// The kernel's range of ephemeral ports (those `connect` picks as source ports), or Linux's default.
+fn ephemeral_port_range() -> (u32, u32) {
+    std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|text| {
+            let mut parts = text.split_whitespace().map(|p| p.parse::<u32>().ok());
+            Some((parts.next()??, parts.next()??))
+        })
+        .unwrap_or((32_768, 60_999))
+}
+
+/// Finds `count` consecutive free TCP ports on 127.0.0.1, outside the ephemeral port range when there
+/// is room: a node that is stopped and restarted must get its ports back, and an outgoing connection
+/// (of any process) that picks a stopped node's port as its source port would hold it.
 pub fn free_port_range(count: u16) -> u16 {
+    let count32 = u32::from(count);
+    let (eph_lo, eph_hi) = ephemeral_port_range();
+    let (start, end) = if eph_lo >= 15_000 + 2_000 {
+        (15_000, eph_lo)
+    } else if eph_hi + 2_000 < 65_535 {
+        (eph_hi + 1, 65_535)
+    } else {
+        (20_000, 55_000)
+    };
     // Start from a pseudo-random point so parallel test binaries rarely probe the same range.
     let seed = std::process::id() as u64 ^ Instant::now().elapsed().as_nanos() as u64
         ^ std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0);
-    let mut base = 20_000 + (seed % 35_000) as u16;
+    let span = u64::from(end.saturating_sub(start).saturating_sub(count32).max(1));
+    let mut base = start + (seed % span) as u32;
     loop {
-        let listeners: Vec<_> = (0..count).map_while(|i| TcpListener::bind(("127.0.0.1", base + i)).ok()).collect();
+        let listeners: Vec<_> =
+            (0..count32).map_while(|i| TcpListener::bind(("127.0.0.1", (base + i) as u16)).ok()).collect();
         if listeners.len() == count as usize {
-            return base;
+            return base as u16;
         }
-        base = if base > 55_000 { 20_000 } else { base + count + 7 };
+        base = if base + 2 * count32 + 7 >= end { start } else { base + count32 + 7 };
     }
 }
 
