@@ -117,6 +117,11 @@ impl Client {
         self.post("/v1/issue", req)
     }
 
+    /// Isolates the node from every partner (`true`) or heals it (`false`); partner token required.
+    pub fn partition(&self, isolated: bool) -> Result<PartitionResponse, ClientError> {
+        self.post("/v1/admin/partition", &PartitionRequest { isolated })
+    }
+
     /// Redeems a member-signed order at this node's partner; returns once certified.
     pub fn redeem(&self, order_token: &str) -> Result<RedeemResponse, ClientError> {
         self.post("/v1/redeem", &RedeemRequest { order: order_token.to_string() })

@@ -200,6 +200,27 @@ pub struct Status {
     pub pending_entries: usize,
     /// Fraud proofs held.
     pub equivocations: Vec<EquivocationInfo>,
+    /// Whether an operator has cut this node off from every partner (`POST /v1/admin/partition`).
+    /// Absent from older nodes' answers, hence the default.
+    #[serde(default)]
+    pub isolated: bool,
+}
+
+/// `POST /v1/admin/partition` (partner token): take the node off the network, or put it back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PartitionRequest {
+    /// `true` disconnects every partner and refuses connections; `false` heals.
+    pub isolated: bool,
+}
+
+/// Answer to a partition switch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartitionResponse {
+    /// The node's state now.
+    pub isolated: bool,
+    /// Partners still up: 0 once isolated; on healing, those already reconnected (usually 0 at first).
+    pub connected_peers: usize,
 }
 
 /// `GET /v1/logs/{partner}?from=F&limit=L`: canonical entries, hex, in order.

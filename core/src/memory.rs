@@ -342,6 +342,15 @@ impl<S: LedgerStore> Ledger<S> {
         self.place(entry)
     }
 
+    /// Removes the entry parked at `partner`/`seq`, if any, and returns it. For a log's own author
+    /// whose new entry has to wait: it reports the entry as not appended, so the position stays free,
+    /// and a parked copy would make its next entry at that position look like an equivocation.
+    pub fn unpark(&mut self, partner: &PartnerId, seq: u64) -> Option<SignedEntry> {
+        self.pending
+            .remove(&(*partner, seq))
+            .map(|p| p.entry.into_inner())
+    }
+
     /// The cheap checks before any signature: a partner's entry, not banned, not already held.
     fn precheck(
         &self,

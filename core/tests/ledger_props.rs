@@ -550,3 +550,28 @@ proptest! {
         prop_assert!(matches!(banned, Err(IngestError::Banned { .. })), "{:?}", banned);
     }
 }
+
+/// A redeemer whose certificate waits for the member's previous spend reports it as not appended;
+/// once withdrawn with `unpark`, its next entry at that position is an ordinary append, not an
+/// equivocation by itself (which would halt its log for good).
+#[test]
+fn a_withdrawn_own_entry_leaves_its_position_free() {
+    let mut w = World::new(4);
+    let lot = w.issue(0, 0, 50, 10_000);
+    w.now += 1;
+    let mut order = w.order(1, 0, 5).unwrap();
+    order.member_seq += 1; // the spend before it has not arrived
+    let cert = w.certify(order.sign(&w.members[0].0), 1);
+    let waiting = w.next_entry(1, Record::Redeem(cert));
+    let (p1, seq) = (w.partners[1].id(), waiting.entry.seq);
+    let outcome = w.ledger.ingest(waiting.clone());
+    assert!(matches!(outcome, Ok(IngestOutcome::Pending(Missing::PriorSpend { .. }))), "{outcome:?}");
+
+    assert_eq!(w.ledger.unpark(&p1, seq), Some(waiting));
+    assert_eq!(w.ledger.unpark(&p1, seq), None);
+    assert_eq!(w.ledger.pending_len(), 0);
+    let next = w.append(1, Record::Issue(w.new_issue(1, 0, 10, 100)));
+    assert_eq!(next.entry.seq, seq);
+    assert!(w.store().equivocations().is_empty());
+    assert!(w.store().lot(&lot).unwrap().is_some());
+}

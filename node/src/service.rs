@@ -166,10 +166,21 @@ impl Node {
         Ok(LogRange { partner, from, size: head.size, entries: entries.iter().map(hex::encode).collect() })
     }
 
+    /// The operator's partition switch: cuts the node off from every partner, or heals it.
+    pub async fn partition(&self, isolated: bool) -> Result<PartitionResponse, ApiError> {
+        let connected_peers = self.net.set_isolated(isolated).await.map_err(net_unavailable)?;
+        Ok(PartitionResponse { isolated, connected_peers })
+    }
+
     /// Peers, heads, epochs.
     pub async fn status(&self) -> Result<Status, ApiError> {
         views::status(self).await
     }
+}
+
+/// The network task only stops when the node shuts down.
+fn net_unavailable(e: p2p::NetError) -> ApiError {
+    ApiError::Unavailable(format!("the network is not running ({e}); the node is shutting down"))
 }
 
 pub(crate) fn append_error(e: AppendError) -> ApiError {

@@ -90,5 +90,6 @@ pub async fn status(node: &Node) -> Result<Status, ApiError> {
             .into_iter()
             .map(|e| EquivocationInfo { partner: e.partner, seq: e.seq, entries: [e.first.id(), e.second.id()] })
             .collect(),
+        isolated: node.net.is_isolated(),
     })
 }

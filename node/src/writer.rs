@@ -187,7 +187,9 @@ fn append(
         Ok(IngestOutcome::Applied { .. }) => Ok(entry),
         Ok(IngestOutcome::Pending(missing)) => {
             // Our own record waits on something we do not hold (e.g. a certificate for an order whose
-            // earlier spend has not reached us). It is parked, not stored: report it as not appended.
+            // earlier spend has not reached us). Report it as not appended and withdraw it: left
+            // parked, our next entry at this seq would be recorded as our own equivocation.
+            ledger.unpark(&me, entry.entry.seq);
             Err(AppendError::Rejected(format!("cannot append yet: {missing}")))
         }
         Ok(other) => Err(AppendError::Rejected(format!("unexpected outcome for own entry: {other:?}"))),

@@ -13,6 +13,7 @@
 //! - `GET  /v1/checkpoints/{epoch}`         the sealed checkpoint with its signatures
 //! - `GET  /v1/settlement/{epoch}`          the settlement statement, and whether it is sealed
 //! - `GET  /v1/proofs/{record}?epoch`       a record's inclusion proof up to a sealed checkpoint
+//! - `POST /v1/admin/partition`     token   isolate the node from every partner, or heal it
 
 mod error;
 mod routes;

@@ -31,6 +31,7 @@ pub(super) fn routes() -> Router<Arc<Node>> {
         .route("/v1/checkpoints/{epoch}", get(checkpoint))
         .route("/v1/settlement/{epoch}", get(settlement))
         .route("/v1/proofs/{record}", get(proof))
+        .route("/v1/admin/partition", post(partition))
         .fallback(|| async { ApiError::NotFound("no such route; see /v1/status".into()) })
 }
 
@@ -79,6 +80,16 @@ async fn issue(
     authorize(&node, &headers)?;
     let Json(req) = body.map_err(rejection)?;
     node.issue(req).await.map(Json)
+}
+
+async fn partition(
+    State(node): Shared,
+    headers: HeaderMap,
+    body: Result<Json<PartitionRequest>, JsonRejection>,
+) -> Result<Json<PartitionResponse>, ApiError> {
+    authorize(&node, &headers)?;
+    let Json(req) = body.map_err(rejection)?;
+    node.partition(req.isolated).await.map(Json)
 }
 
 async fn redeem(

@@ -7,6 +7,8 @@ use super::topics::Topic;
 use coalition_core::record::PartnerId;
 use libp2p::gossipsub::MessageId;
 use libp2p::{Multiaddr, PeerId};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
@@ -83,6 +85,8 @@ pub(crate) enum Command {
     TopicPeers(Topic, oneshot::Sender<Vec<PartnerId>>),
     ListenAddrs(oneshot::Sender<Vec<Multiaddr>>),
     ReportBadGossip(GossipId),
+    /// Cut off from (true) or reconnect to (false) every partner; answers with the partners still up.
+    SetIsolated(bool, oneshot::Sender<usize>),
     Shutdown(oneshot::Sender<()>),
 }
 
@@ -93,6 +97,8 @@ pub struct NetworkHandle {
     pub(crate) commands: mpsc::Sender<Command>,
     pub(crate) local: PartnerId,
     pub(crate) request_timeout: Duration,
+    /// Written by the task when the partition switch flips, so reading it never waits on the task.
+    pub(crate) isolated: Arc<AtomicBool>,
 }
 
 impl NetworkHandle {
@@ -168,6 +174,23 @@ impl NetworkHandle {
     /// score drops; enough strikes disconnect and ban it for a while.
     pub async fn report_bad_gossip(&self, id: GossipId) -> Result<(), NetError> {
         self.send(Command::ReportBadGossip(id)).await
+    }
+
+    /// Isolates this node from every partner (`true`) or heals the partition (`false`): an
+    /// operator's switch for testing and maintenance that leaves the node itself running.
+    ///
+    /// Isolating closes every connection, refuses new ones and stops redialling; it answers once
+    /// the connections are closed (or after a few seconds at most) with the number of partners still
+    /// up, normally 0. Healing lets partners in again (except those serving a ban) and redials at
+    /// once; it answers without waiting for them to come up. Both are idempotent.
+    pub async fn set_isolated(&self, isolated: bool) -> Result<usize, NetError> {
+        self.ask(|reply| Command::SetIsolated(isolated, reply))
+            .await
+    }
+
+    /// Whether [`NetworkHandle::set_isolated`] has cut this node off.
+    pub fn is_isolated(&self) -> bool {
+        self.isolated.load(Ordering::Relaxed)
     }
 
     /// Stops the swarm task and waits until it has closed its listeners and connections. Returns

@@ -29,6 +29,9 @@
 //!   and gossip the service reports with [`NetworkHandle::report_bad_gossip`], are strikes: after
 //!   [`NetworkConfig::max_strikes`] of them the partner is disconnected and banned for
 //!   [`NetworkConfig::ban_duration`].
+//! - [`NetworkHandle::set_isolated`] is an operator's partition switch: it takes every partner off the
+//!   allow list (closing connections, refusing new ones) and stops redialling until healed. Healing
+//!   re-allows every partner except those still banned.
 //!
 //! Topics are in [`topics`]; the request-response protocol is `/coalition/1/rpc` ([`codec`]).
 
@@ -56,6 +59,7 @@ use libp2p::multiaddr::Protocol;
 use libp2p::swarm::SwarmEvent;
 use libp2p::{noise, tcp, yamux, Multiaddr, SwarmBuilder};
 use std::net::SocketAddr;
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -226,6 +230,7 @@ pub async fn spawn(
     tracing::info!(partner = %book.name(&local), address = %first, "listening");
 
     let (cmd_tx, cmd_rx) = mpsc::channel(256);
+    let isolated = Arc::new(AtomicBool::new(false));
     let (event_tx, event_rx) = mpsc::channel(EVENT_CHANNEL_CAPACITY);
     let settings = swarm::Settings {
         request_timeout: config.request_timeout,
@@ -241,12 +246,14 @@ pub async fn spawn(
         event_tx,
         vec![first],
         peers,
+        isolated.clone(),
     );
     tokio::spawn(task.run());
     let handle = NetworkHandle {
         commands: cmd_tx,
         local,
         request_timeout: config.request_timeout,
+        isolated,
     };
     Ok((handle, event_rx))
 }

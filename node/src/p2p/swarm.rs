@@ -1,6 +1,7 @@
 //! The one task that owns the libp2p [`Swarm`]: it executes [`Command`]s from handles, turns swarm
 //! events into [`NetEvent`]s, keeps every configured or learned partner address connected, and
-//! disciplines partners that send invalid data.
+//! disciplines partners that send invalid data, and cuts the node off from every partner while an
+//! operator has isolated it.
 
 use super::behaviour::{Behaviour, BehaviourEvent};
 use super::codec::RpcRequest;
@@ -21,6 +22,8 @@ use libp2p::swarm::{ConnectionId, DialError, SwarmEvent};
 use libp2p::{identify, ping, Multiaddr, PeerId, Swarm};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::io;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
@@ -39,6 +42,8 @@ const STRIKE_WINDOW: Duration = Duration::from_secs(600);
 /// Events queued inside the task when the service's channel is full; past this, gossip and requests
 /// are dropped (peer up/down never are).
 const MAX_OUTBOX: usize = 8192;
+/// Longest an isolate command waits for the connections to close before answering anyway.
+const ISOLATE_WAIT: Duration = Duration::from_secs(5);
 
 /// Limits and timings of the task, from [`super::NetworkConfig`].
 #[derive(Debug, Clone, Copy)]
@@ -90,6 +95,13 @@ pub(crate) struct NetworkTask {
     strikes: HashMap<PeerId, Strikes>,
     banned: HashMap<PeerId, Instant>,
     wrong_genesis: HashSet<PeerId>,
+    /// Cut off by the operator: every partner is off the allow list and nothing is redialled. Bans
+    /// still run their course in `banned`; healing re-allows only partners not banned.
+    isolated: bool,
+    /// `isolated` as the handles read it.
+    isolated_flag: Arc<AtomicBool>,
+    /// Isolate commands waiting for the last connection to close, with their deadline.
+    isolation_waiters: Vec<(oneshot::Sender<usize>, Instant)>,
 }
 
 impl NetworkTask {
@@ -103,6 +115,7 @@ impl NetworkTask {
         events: mpsc::Sender<NetEvent>,
         listen_addrs: Vec<Multiaddr>,
         peers: Vec<Multiaddr>,
+        isolated_flag: Arc<AtomicBool>,
     ) -> NetworkTask {
         let mut task = NetworkTask {
             swarm,
@@ -122,6 +135,9 @@ impl NetworkTask {
             strikes: HashMap::new(),
             banned: HashMap::new(),
             wrong_genesis: HashSet::new(),
+            isolated: false,
+            isolated_flag,
+            isolation_waiters: Vec::new(),
         };
         for addr in peers {
             task.add_target(addr, None, false);
@@ -200,8 +216,66 @@ impl NetworkTask {
                     &format!("gossip message {message_id} broke the ledger rules"),
                 );
             }
+            Command::SetIsolated(isolated, reply) => self.set_isolated(isolated, reply),
             // Handled by the loop.
             Command::Shutdown(_) => {}
+        }
+    }
+
+    /// The operator's partition switch. Isolation goes through the allow list, like a ban, so one
+    /// mechanism closes connections and refuses new ones in both directions.
+    fn set_isolated(&mut self, isolated: bool, reply: oneshot::Sender<usize>) {
+        let now = Instant::now();
+        if isolated {
+            if !self.isolated {
+                self.isolated = true;
+                self.isolated_flag.store(true, Ordering::Relaxed);
+                let allow = &mut self.swarm.behaviour_mut().allow;
+                for p in self.book.remotes() {
+                    allow.disallow_peer(p.peer);
+                }
+                info!(partners_up = self.up.len(), "isolated from every partner by the operator; refusing connections until healed");
+            }
+            self.isolation_waiters.push((reply, now + ISOLATE_WAIT));
+        } else {
+            if self.isolated {
+                self.isolated = false;
+                self.isolated_flag.store(false, Ordering::Relaxed);
+                let allow = &mut self.swarm.behaviour_mut().allow;
+                // A partner whose ban is still running stays out; `lift_bans` lets it in later.
+                for p in self
+                    .book
+                    .remotes()
+                    .filter(|p| !self.banned.contains_key(&p.peer))
+                {
+                    allow.allow_peer(p.peer);
+                }
+                // Dials refused while isolated built up backoff: redial everything now.
+                for t in self.targets.values_mut() {
+                    t.backoff = REDIAL_MIN;
+                    t.next_at = now;
+                }
+                info!("partition healed by the operator; redialling partners");
+                self.redial(now);
+            }
+            let _ = reply.send(self.up.len());
+        }
+        self.answer_isolation_waiters(now);
+    }
+
+    /// Answers isolate commands once no connection is left (or healed meanwhile, or past deadline).
+    fn answer_isolation_waiters(&mut self, now: Instant) {
+        if self.isolation_waiters.is_empty() {
+            return;
+        }
+        let done = !self.isolated || self.swarm.connected_peers().next().is_none();
+        let up = self.up.len();
+        for (reply, until) in std::mem::take(&mut self.isolation_waiters) {
+            if done || until <= now {
+                let _ = reply.send(up);
+            } else {
+                self.isolation_waiters.push((reply, until));
+            }
         }
     }
 
@@ -345,6 +419,7 @@ impl NetworkTask {
                 if num_established == 0 {
                     self.peer_gone(peer_id);
                 }
+                self.answer_isolation_waiters(Instant::now());
             }
             SwarmEvent::OutgoingConnectionError {
                 connection_id,
@@ -654,7 +729,10 @@ impl NetworkTask {
                 let label = peer
                     .map(|p| self.book.label(&p))
                     .unwrap_or_else(|| "unknown".into());
-                if !target.reported_stranger && !peer.is_some_and(|p| self.banned.contains_key(&p))
+                // Refused by our own allow list, not a stranger, when banned or isolated.
+                if !target.reported_stranger
+                    && !self.isolated
+                    && !peer.is_some_and(|p| self.banned.contains_key(&p))
                 {
                     target.reported_stranger = true;
                     info!(addr = %target.addr, peer = %label, "address is not a genesis partner; refusing it");
@@ -687,9 +765,13 @@ impl NetworkTask {
         let now = Instant::now();
         self.lift_bans(now);
         self.redial(now);
+        self.answer_isolation_waiters(now);
     }
 
     fn redial(&mut self, now: Instant) {
+        if self.isolated {
+            return;
+        }
         let due: Vec<u64> = self
             .targets
             .iter()
@@ -773,9 +855,14 @@ impl NetworkTask {
         for peer in expired {
             self.banned.remove(&peer);
             let behaviour = self.swarm.behaviour_mut();
-            behaviour.allow.allow_peer(peer);
             behaviour.gossip.set_application_score(&peer, 0.0);
-            info!(partner = %self.book.label(&peer), "ban lifted");
+            if self.isolated {
+                // Healing the partition lets it in with the others.
+                info!(partner = %self.book.label(&peer), "ban lifted; still isolated until the partition heals");
+            } else {
+                behaviour.allow.allow_peer(peer);
+                info!(partner = %self.book.label(&peer), "ban lifted");
+            }
         }
     }
 }

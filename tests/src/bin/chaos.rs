@@ -1,9 +1,10 @@
 //! The chaos run: 4 real nodes under a random workload of issues, cross-partner redemptions and
-//! deliberate double-spend pairs, while nodes are killed (`kill -9`) and restarted or paused
-//! (SIGSTOP/SIGCONT). At the end it waits for convergence and checks the invariants: identical logs,
-//! checkpoints and balances on every node; points conserved and never negative; at most one
-//! certificate per (member, seq); every acknowledged operation present everywhere; the ledger passes
-//! the offline audit. Prints a summary; exits non-zero on any violation.
+//! deliberate double-spend pairs, while nodes are killed (`kill -9`) and restarted, paused
+//! (SIGSTOP/SIGCONT), or cut off from their peers and healed (the admin API's partition switch, so
+//! no traffic but loopback's is touched). At the end it waits for convergence and checks the
+//! invariants: identical logs, checkpoints and balances on every node; no partner recorded as
+//! equivocating; points conserved and never negative; at most one certificate per (member, seq);
+//! every acknowledged operation present everywhere; the ledger passes the offline audit. Prints a summary; exits non-zero on any violation.
 //!
 //! `coalition-chaos [--duration SECS] [--seed N]` (see scripts/chaos.sh).
 
@@ -230,10 +231,12 @@ fn run(cluster: &mut Cluster, args: &Args) -> Result<()> {
         })
         .collect();
 
-    // Perturbations: one node at a time is killed and restarted, or paused and resumed.
+    // Perturbations: one node at a time is killed and restarted, paused and resumed, or isolated
+    // and healed.
     let mut rng = Rng(args.seed ^ 0x9e37_79b9_7f4a_7c15);
     let deadline = Instant::now() + Duration::from_secs(args.duration);
-    let (mut kills, mut pauses) = (0u64, 0u64);
+    let (mut kills, mut pauses, mut partitions) = (0u64, 0u64, 0u64);
+    let mut problems = Vec::new();
     while Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(1500 + rng.below(2500)));
         if Instant::now() >= deadline {
@@ -241,16 +244,37 @@ fn run(cluster: &mut Cluster, args: &Args) -> Result<()> {
         }
         let victim = rng.below(NODES as u64) as usize;
         let down_for = Duration::from_millis(500 + rng.below(2500));
-        if rng.below(2) == 0 {
-            cluster.kill9(victim)?;
-            std::thread::sleep(down_for);
-            cluster.restart(victim)?;
-            kills += 1;
-        } else if let Some(pid) = cluster.nodes[victim].child.as_ref().map(|c| c.id()) {
-            signal(pid, "STOP")?;
-            std::thread::sleep(down_for);
-            signal(pid, "CONT")?;
-            pauses += 1;
+        match rng.below(3) {
+            0 => {
+                cluster.kill9(victim)?;
+                std::thread::sleep(down_for);
+                cluster.restart(victim)?;
+                kills += 1;
+            }
+            1 => {
+                if let Some(pid) = cluster.nodes[victim].child.as_ref().map(|c| c.id()) {
+                    signal(pid, "STOP")?;
+                    std::thread::sleep(down_for);
+                    signal(pid, "CONT")?;
+                    pauses += 1;
+                }
+            }
+            _ => {
+                // Longer than a pause: long enough for redials to be refused and for the others to
+                // certify without the victim.
+                let isolated_for = Duration::from_millis(1000 + rng.below(4000));
+                let node = cluster.client(victim);
+                let cut = node.partition(true).with_context(|| format!("isolating node {victim}"))?;
+                if !cut.isolated || cut.connected_peers > 0 {
+                    problems.push(format!(
+                        "node {victim} still had {} partners up after being isolated",
+                        cut.connected_peers
+                    ));
+                }
+                std::thread::sleep(isolated_for);
+                node.partition(false).with_context(|| format!("healing node {victim}"))?;
+                partitions += 1;
+            }
         }
     }
     shared.stop.store(true, Ordering::Relaxed);
@@ -259,7 +283,8 @@ fn run(cluster: &mut Cluster, args: &Args) -> Result<()> {
     }
     println!("chaos: workload stopped; waiting for convergence");
 
-    let violations = check(cluster, &shared, &all_members)?;
+    let mut violations = problems;
+    violations.extend(check(cluster, &shared, &all_members)?);
     let acks = shared.acks.lock().unwrap_or_else(|e| e.into_inner());
     let c = &shared.counts;
     println!("chaos summary (seed {}):", args.seed);
@@ -274,7 +299,9 @@ fn run(cluster: &mut Cluster, args: &Args) -> Result<()> {
         c.pairs_both_failed.load(Ordering::Relaxed),
         c.failures.load(Ordering::Relaxed),
     );
-    println!("  perturbations: {kills} kill -9 and restart, {pauses} SIGSTOP/SIGCONT pauses");
+    println!(
+        "  perturbations: {kills} kill -9 and restart, {pauses} SIGSTOP/SIGCONT pauses, {partitions} partitions healed"
+    );
     println!("  violations: {}", violations.len());
     for v in &violations {
         println!("    - {v}");
@@ -309,8 +336,15 @@ fn check(cluster: &Cluster, s: &Shared, members: &[MemberId]) -> Result<Vec<Stri
         v.push(format!("logs did not converge: {e:#}"));
         return Ok(v);
     }
-    if cluster.client(0).status()?.equivocations.len() > 0 {
-        v.push("an honest partner was recorded as equivocating".into());
+    // Each node holds its own fraud proofs (one against itself never leaves it), so ask every node.
+    for i in 0..NODES {
+        let st = cluster.client(i).status()?;
+        if st.isolated {
+            v.push(format!("node {i} is still isolated after the run"));
+        }
+        if !st.equivocations.is_empty() {
+            v.push(format!("node {i} recorded an honest partner as equivocating"));
+        }
     }
     // Sealing catches up: every node seals the epoch that was current when the workload stopped.
     let target = cluster.client(0).status()?.current_epoch;
