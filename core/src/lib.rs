@@ -41,3 +41,4 @@ pub mod quorum;
 pub mod record;
 pub mod settlement;
 pub mod verified;
+pub mod wire;

@@ -3,7 +3,7 @@
 use super::codec::{RpcCodec, RPC_PROTOCOL};
 use super::error::NetError;
 use super::identity::PartnerBook;
-use super::topics::Topic;
+use super::topics::{GossipTopic, Topic};
 use coalition_core::encoding::MAX_ENCODED_LEN;
 use libp2p::allow_block_list::{self, AllowedPeers};
 use libp2p::gossipsub::{self, MessageAuthenticity, ValidationMode};

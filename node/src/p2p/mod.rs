@@ -40,7 +40,8 @@ pub mod codec;
 pub mod error;
 mod handle;
 pub mod identity;
-pub mod messages;
+/// The wire messages are protocol and live in the core; this path keeps the node's names.
+pub use coalition_core::wire as messages;
 mod swarm;
 pub mod topics;
 
@@ -50,6 +51,7 @@ pub use messages::{
     Gossip, HeadAnnouncement, Refusal, Request, Response, MAX_HEADS, MAX_RANGE_ENTRIES,
 };
 pub use topics::Topic;
+use topics::GossipTopic;
 
 use behaviour::Behaviour;
 use coalition_core::genesis::Genesis;

@@ -9,7 +9,7 @@ use super::error::NetError;
 use super::handle::{Command, GossipId, NetEvent, ResponseSender};
 use super::identity::PartnerBook;
 use super::messages::{Gossip, Request, Response, WireMessage};
-use super::topics::Topic;
+use super::topics::GossipTopic;
 use coalition_core::record::PartnerId;
 use futures::future::BoxFuture;
 use futures::stream::{FuturesUnordered, StreamExt};
@@ -509,7 +509,7 @@ impl NetworkTask {
         &self,
         message: &gossipsub::Message,
     ) -> Result<(PartnerId, PeerId, Gossip), String> {
-        let topic = Topic::from_hash(&message.topic)
+        let topic = super::topics::from_hash(&message.topic)
             .ok_or_else(|| format!("gossip on unknown topic {}", message.topic))?;
         let author = message.source.ok_or("gossip without an author")?;
         let from = self

@@ -2,16 +2,63 @@
 //!
 //! Gossip goes to every partner through gossipsub ([`Gossip`]); point-to-point questions go through
 //! request-response ([`Request`] → [`Response`]). Every message is encoded with the protocol's one
-//! canonical encoding ([`coalition_core::encoding`]: version byte, size limit, no trailing bytes), and
+//! canonical encoding ([`crate::encoding`]: version byte, size limit, no trailing bytes), and
 //! decoding also enforces the item limits below, so a peer cannot make us hold more than we would
 //! ever send. Enums here are versioned by position like the ledger's records: add variants at the end
 //! only.
+//!
+//! This is protocol, not transport, so it lives in the pure core: the node's libp2p layer carries
+//! these bytes, and the fuzzers decode them without pulling in the node.
 
-use super::topics::Topic;
-use coalition_core::encoding::{self, DecodeError, EncodeError, MAX_ENCODED_LEN};
-use coalition_core::hash::Hash;
-use coalition_core::record::{PartnerId, SignedEntry, SignedOrder, Vote};
+use crate::encoding::{self, DecodeError, EncodeError, MAX_ENCODED_LEN};
+use crate::hash::Hash;
+use crate::record::{PartnerId, SignedEntry, SignedOrder, Vote};
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
+
+/// Builds `/coalition/<wire version>/<name>` at compile time.
+macro_rules! versioned {
+    ($name:literal) => {
+        concat!("/coalition/1/", $name)
+    };
+}
+
+/// New log entries, as their authors append them (`Gossip::Entry`).
+pub const ENTRIES: &str = versioned!("entries");
+/// Log heads (size and last entry id per partner), for anti-entropy (`Gossip::Heads`).
+pub const HEADS: &str = versioned!("heads");
+/// Partner signatures over epoch checkpoints (`Gossip::CheckpointSig`).
+pub const CHECKPOINTS: &str = versioned!("checkpoints");
+
+/// One of the coalition's gossip topics, versioned so that a future incompatible wire format gets its
+/// own topics and old and new nodes never misread each other's messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Topic {
+    /// [`ENTRIES`].
+    Entries,
+    /// [`HEADS`].
+    Heads,
+    /// [`CHECKPOINTS`].
+    Checkpoints,
+}
+
+impl Topic {
+    /// Every topic; a node subscribes to all of them.
+    pub const ALL: [Topic; 3] = [Topic::Entries, Topic::Heads, Topic::Checkpoints];
+
+    /// The topic's wire name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Topic::Entries => ENTRIES,
+            Topic::Heads => HEADS,
+            Topic::Checkpoints => CHECKPOINTS,
+        }
+    }
+
+    /// The topic with this wire name, if it is one of ours.
+    pub fn from_name(name: &str) -> Option<Topic> {
+        Topic::ALL.into_iter().find(|t| t.name() == name)
+    }
+}
 
 /// Most entries in one [`Response::Range`]; a server answers at most this many whatever the request's
 /// `limit`, and a client rejects a longer answer.
@@ -261,8 +308,8 @@ fn fit<T: Serialize>(mut items: Vec<T>, max: usize) -> Vec<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use coalition_core::crypto::Keypair;
-    use coalition_core::record::{Entry, EpochClose, Record};
+    use crate::crypto::Keypair;
+    use crate::record::{Entry, EpochClose, Record};
 
     fn entry(seq: u64) -> SignedEntry {
         let key = Keypair::generate();
