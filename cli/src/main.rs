@@ -20,16 +20,15 @@
 mod args;
 mod audit;
 mod context;
-mod files;
 mod member;
 mod network;
 mod output;
 mod partner;
 mod settlement;
 mod status;
-mod wallet;
 
 use anyhow::Result;
+use coalition_cli::{files, wallet};
 use args::{Args, Command, NetworkCommand};
 use clap::{CommandFactory, Parser};
 use context::{Context, UsageError};
