@@ -6,6 +6,7 @@ use crate::p2p::{Refusal, Request, Response};
 use crate::service::{append_error, Node};
 use crate::writer::{now, VoteOutcome};
 use coalition_client::types::{EntryRef, RedeemResponse};
+use coalition_core::hash::Hash;
 use coalition_core::quorum::CertBuilder;
 use coalition_core::record::{PartnerId, Record, SignedOrder};
 use futures::stream::{FuturesUnordered, StreamExt};
@@ -38,10 +39,11 @@ pub async fn redeem(node: &Arc<Node>, token: &str) -> Result<RedeemResponse, Api
     if let Some(done) = already_certified(node, &order).await? {
         return Ok(done);
     }
+    let order_id = order.order.id();
+    let _active = Active::enter(node, order_id);
     let o2 = order.clone();
     node.blocking(move |s| s.put_inflight(&o2)).await?;
     let result = complete(node, order.clone()).await;
-    let order_id = order.order.id();
     match &result {
         // Certified but not appended (our store failed): keep it in flight so it is appended later.
         Err(ApiError::Internal(_)) => {}
@@ -225,34 +227,78 @@ pub async fn answer_vote(node: &Arc<Node>, from: PartnerId, order: SignedOrder) 
     }
 }
 
-/// After a restart, completes the redemptions that were collecting votes when the node stopped.
-pub async fn resume_inflight(node: Arc<Node>) {
-    let orders = match node.blocking(|s| s.inflight()).await {
-        Ok(o) => o,
-        Err(e) => {
-            tracing::error!(error = %e, "cannot read in-flight redemptions");
-            return;
+/// How often in-flight redemptions that no request is working on are tried again.
+pub const RETRY_INFLIGHT_EVERY: Duration = Duration::from_secs(5);
+
+/// Marks an order as being handled by a live request for as long as the guard lives.
+struct Active<'a> {
+    node: &'a Node,
+    id: Hash,
+}
+
+impl<'a> Active<'a> {
+    fn enter(node: &'a Node, id: Hash) -> Active<'a> {
+        if let Ok(mut set) = node.redeeming.lock() {
+            set.insert(id);
         }
-    };
-    for order in orders {
-        let id = order.order.id();
-        // Give the network a moment to connect before asking for votes: the vote deadline counts.
-        let mut tries = 0;
-        loop {
-            tries += 1;
+        Active { node, id }
+    }
+}
+
+impl Drop for Active<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut set) = self.node.redeeming.lock() {
+            set.remove(&self.id);
+        }
+    }
+}
+
+/// Completes redemptions left in flight: after a restart, those that were collecting votes when the
+/// node stopped; while running, those whose certificate was formed but could not be appended yet
+/// (it waited on an earlier spend this node had not received). Partners give the same vote again
+/// for the same order, so a retry forms the same certificate. An order a live request is handling
+/// is left to it.
+pub async fn retry_inflight(node: Arc<Node>, every: Duration) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut first = true;
+    loop {
+        tick.tick().await;
+        let orders = match node.blocking(|s| s.inflight()).await {
+            Ok(o) => o,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read in-flight redemptions");
+                continue;
+            }
+        };
+        for order in orders {
+            let id = order.order.id();
+            if node.redeeming.lock().map(|set| set.contains(&id)).unwrap_or(true) {
+                continue;
+            }
+            // Appended before a crash took the node down ahead of clearing the mark.
+            if let Ok(Some(_)) = already_certified(&node, &order).await {
+                let _ = node.blocking(move |s| s.remove_inflight(&id)).await;
+                continue;
+            }
             match complete(&node, order.clone()).await {
                 Ok(r) => {
-                    tracing::info!(order = %id.short(), seq = r.entry.seq, "resumed redemption certified");
+                    tracing::info!(order = %id.short(), seq = r.entry.seq, "in-flight redemption certified");
+                    node.metrics.certificates_formed.inc();
                     let _ = node.blocking(move |s| s.remove_inflight(&id)).await;
-                    break;
                 }
-                Err(ApiError::NoQuorum { .. }) if tries < 30 => tokio::time::sleep(Duration::from_secs(1)).await,
+                // Not yet: partners unreachable, or the certificate still waits on an earlier spend.
+                Err(ApiError::NoQuorum { .. }) | Err(ApiError::Internal(_)) => {
+                    if first {
+                        tracing::info!(order = %id.short(), "in-flight redemption waits for a quorum; will retry");
+                    }
+                }
                 Err(e) => {
-                    tracing::warn!(order = %id.short(), error = %e, "resumed redemption did not complete");
+                    tracing::warn!(order = %id.short(), error = %e, "in-flight redemption did not complete");
                     let _ = node.blocking(move |s| s.remove_inflight(&id)).await;
-                    break;
                 }
             }
         }
+        first = false;
     }
 }

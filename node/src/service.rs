@@ -45,6 +45,8 @@ pub struct Node {
     pub(crate) vote_timeout: Duration,
     pub(crate) keypair: Arc<Keypair>,
     pub(crate) seal: tokio::sync::Mutex<seal::SealState>,
+    /// Orders a `POST /v1/redeem` is working on now, so the in-flight retry leaves them alone.
+    pub(crate) redeeming: Mutex<BTreeSet<coalition_core::hash::Hash>>,
     api_token: String,
 }
 
@@ -219,6 +221,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         vote_timeout: Duration::from_millis(config.file.vote_timeout_ms),
         keypair: config.keypair.clone(),
         seal: tokio::sync::Mutex::new(seal::SealState::default()),
+        redeeming: Mutex::new(BTreeSet::new()),
         api_token: config.file.api_token.clone(),
     });
     let state = seal::load_state(&node).context("reading checkpoints")?;
@@ -243,7 +246,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     });
     let ae = tokio::spawn(sync::anti_entropy(node.clone(), Duration::from_secs(config.file.anti_entropy_secs)));
     let epochs = tokio::spawn(crate::epoch::ticker(node.clone(), config.anchor_file.clone()));
-    let resume = tokio::spawn(redeem::resume_inflight(node.clone()));
+    let resume = tokio::spawn(redeem::retry_inflight(node.clone(), redeem::RETRY_INFLIGHT_EVERY));
 
     let app = api::router(node.clone());
     axum::serve(listener, app)
