@@ -143,7 +143,7 @@ fn export_cmd(ctx: &Context, out: &Path, epoch: Option<u64>) -> Result<()> {
         return ctx.out.json(&summary);
     }
     ctx.out.fields(&[
-        ("exported", summary.file.clone()),
+        ("exported", summary.file),
         ("epochs", format!("0..={epoch}")),
         ("entries", entries.to_string()),
         ("bytes", bytes.to_string()),

@@ -227,7 +227,7 @@ mod tests {
             })
             .collect();
         assert!(verify_batch(&items).is_ok());
-        let mut bad = items.clone();
+        let mut bad = items;
         bad[13].signature.0[10] ^= 4;
         assert_eq!(verify_batch(&bad).map_err(|(i, _)| i), Err(13));
     }

@@ -100,7 +100,7 @@ proptest! {
         }
         try_all(&bad);
         try_all(&good[..cut.index(good.len())]);
-        let mut longer = good.clone();
+        let mut longer = good;
         longer.extend_from_slice(&extra);
         if !extra.is_empty() {
             prop_assert!(decode::<SignedEntry>(&longer).is_err(), "trailing bytes accepted");

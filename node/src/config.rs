@@ -129,7 +129,7 @@ impl Config {
         let keypair = load_key(&file.key_file)?;
         let me = PartnerId(keypair.public());
         if !genesis.is_partner(&me) {
-            return Err(ConfigError::NotAPartner { path: file.key_file.clone(), key: me.to_hex() });
+            return Err(ConfigError::NotAPartner { path: file.key_file, key: me.to_hex() });
         }
         let api_listen: SocketAddr = file.api_listen.parse().map_err(|e| ConfigError::Invalid {
             field: "api_listen",

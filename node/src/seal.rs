@@ -225,13 +225,10 @@ async fn pull_signatures(node: &Arc<Node>, from: Epoch, to: Epoch) {
     let peers: Vec<PartnerId> = node.connected.lock().map(|c| c.iter().copied().collect()).unwrap_or_default();
     for epoch in from..to {
         for peer in &peers {
-            match node.net.request(*peer, Request::GetCheckpointSigs { epoch }).await {
-                Ok(Response::CheckpointSigs(sigs)) => {
-                    for bytes in sigs {
-                        on_signature(node, *peer, bytes).await;
-                    }
+            if let Ok(Response::CheckpointSigs(sigs)) = node.net.request(*peer, Request::GetCheckpointSigs { epoch }).await {
+                for bytes in sigs {
+                    on_signature(node, *peer, bytes).await;
                 }
-                Ok(_) | Err(_) => {}
             }
         }
     }

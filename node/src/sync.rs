@@ -72,15 +72,12 @@ pub async fn on_heads(node: &Arc<Node>, peer: PartnerId, heads: Vec<HeadAnnounce
 /// After ingesting gossip: if the entry is early, fetch what it waits for from the peer that sent it.
 pub async fn after_ingest(node: &Arc<Node>, from: PartnerId, report: &IngestReport) {
     note_report(node, report);
+    // A lot or an earlier spend lives in another log: the next anti-entropy pass finds the log that
+    // is behind. Only a gap in the sender's own view of a log is fetched at once.
     for m in &report.missing {
-        match m {
-            Missing::PriorEntry { partner, .. } => {
-                let (node, partner) = (node.clone(), *partner);
-                tokio::spawn(async move { fetch_log(&node, from, partner).await });
-            }
-            // A lot or an earlier spend lives in another log: the next anti-entropy pass finds the log
-            // that is behind.
-            _ => {}
+        if let Missing::PriorEntry { partner, .. } = m {
+            let (node, partner) = (node.clone(), *partner);
+            tokio::spawn(async move { fetch_log(&node, from, partner).await });
         }
     }
 }

@@ -50,7 +50,7 @@ pub fn history(member: MemberId, stored: Vec<StoredItem>, lots: &[Lot], now: Tim
         partner: l.issuer,
         record: l.id,
     }));
-    items.sort_by(|a, b| a.time.cmp(&b.time));
+    items.sort_by_key(|a| a.time);
     History { member, items }
 }
 

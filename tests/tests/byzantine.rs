@@ -141,7 +141,7 @@ fn start_byzantine(cluster: &Cluster, genesis: Genesis) -> Result<Byzantine> {
     let settings = &cluster.nodes[BYZ].settings;
     let config = NetworkConfig::new(key.secret_bytes(), settings.p2p_listen.clone(), settings.peers.clone(), Arc::new(genesis.clone()));
     let (net, mut events) = rt.block_on(p2p::spawn(config))?;
-    let log = Arc::new(Mutex::new(ByzLog { key, genesis: genesis.clone(), entries: Vec::new(), open_epoch: 0, bait: None }));
+    let log = Arc::new(Mutex::new(ByzLog { key, genesis, entries: Vec::new(), open_epoch: 0, bait: None }));
     let served = log.clone();
     rt.spawn(async move {
         while let Some(ev) = events.recv().await {
@@ -264,7 +264,7 @@ fn honest_business(cluster: &Cluster, partners: &[PartnerId]) -> Result<()> {
 #[test]
 fn a_dishonest_partner_is_refused_and_the_others_carry_on() -> Result<()> {
     let mut c = Cluster::init(4, EPOCH_SECS)?;
-    logged(&mut c, |c| misdeeds(c))
+    logged(&mut c, misdeeds)
 }
 
 fn misdeeds(c: &mut Cluster) -> Result<()> {
@@ -276,7 +276,7 @@ fn misdeeds(c: &mut Cluster) -> Result<()> {
     }
     let genesis: Genesis = serde_json::from_str(&std::fs::read_to_string(&c.genesis_path)?)?;
     let partners: Vec<PartnerId> = genesis.partners.iter().map(|p| p.id).collect();
-    let byz = start_byzantine(c, genesis.clone())?;
+    let byz = start_byzantine(c, genesis)?;
     let me = partners[BYZ];
     for i in 0..BYZ {
         wait_for(&format!("node {i} to admit the dishonest partner"), Duration::from_secs(30), || {
