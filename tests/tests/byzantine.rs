@@ -1,7 +1,7 @@
 //! A dishonest genesis partner on the wire. Three honest `coalition-node` processes run; partner 3 is
 //! played by this test through the node's own libp2p stack with partner 3's real key, so it is
 //! admitted as a peer and can send anything a partner can. It breaks its chain, forges signatures,
-//! appends certificates with too few, foreign or duplicate votes or a forged member signature, serves
+//! appends certificates with too few, foreign, duplicate or replayed votes or a forged member signature, serves
 //! an entry for an epoch that is already sealed, withholds its votes and checkpoint signatures, and
 //! finally equivocates. Each misdeed is refused with its reason (equivocation is kept as a fraud
 //! proof) and the honest nodes keep serving, sealing and passing the audit.
@@ -324,8 +324,17 @@ fn misdeeds(c: &mut Cluster) -> Result<()> {
     }
 
     // Misdeeds served to peers catching up on our log (no gossip strike).
+    // A vote partner 1 really gave, but for another order, replayed into this certificate.
+    let replayed = {
+        let mut c = cert(order(40, &member), &[&byz_key, &honest[0]]);
+        let v = Vote::sign(order(41, &member).order.id(), &honest[1]);
+        c.votes.push(VoteSig { partner: v.partner, signature: v.signature });
+        c.votes.sort_by_key(|v| v.partner);
+        c
+    };
     let served: Vec<(&str, Record)> = vec![
         ("two votes from partner", Record::Redeem(cert(order(40, &member), &[&byz_key, &honest[0], &honest[0]]))),
+        ("vote by", Record::Redeem(replayed)),
         ("signature on the order does not verify", Record::Redeem(cert(order(40, &outsider), &[&byz_key, &honest[0], &honest[1]]))),
     ];
     for (reason, record) in served {
