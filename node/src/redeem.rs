@@ -40,7 +40,11 @@ pub async fn redeem(node: &Arc<Node>, token: &str) -> Result<RedeemResponse, Api
         return Ok(done);
     }
     let order_id = order.order.id();
-    let _active = Active::enter(node, order_id);
+    let Some(_active) = Active::enter(node, order_id) else {
+        return Err(ApiError::Unavailable(
+            "this order is being redeemed by another request now; submit it again for the receipt".into(),
+        ));
+    };
     let o2 = order.clone();
     node.blocking(move |s| s.put_inflight(&o2)).await?;
     let result = complete(node, order.clone()).await;
@@ -237,11 +241,11 @@ struct Active<'a> {
 }
 
 impl<'a> Active<'a> {
-    fn enter(node: &'a Node, id: Hash) -> Active<'a> {
-        if let Ok(mut set) = node.redeeming.lock() {
-            set.insert(id);
-        }
-        Active { node, id }
+    /// `None` when another request is already handling the order.
+    fn enter(node: &'a Node, id: Hash) -> Option<Active<'a>> {
+        // The set only ever holds ids; a panic elsewhere cannot leave it inconsistent.
+        let mut set = node.redeeming.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        set.insert(id).then_some(Active { node, id })
     }
 }
 
