@@ -23,7 +23,7 @@ use coalition_core::quorum::verify_cert;
 use coalition_core::record::{
     LotSpend, MemberId, PartnerId, Points, Record, RedeemOrder, SignedEntry, SignedOrder,
 };
-use coalition_tests::{heads_key, is_code, logged, wait_for, Cluster};
+use coalition_tests::{heads_key, is_code, logged, signal, wait_for, Cluster};
 use std::collections::BTreeMap;
 use std::sync::Barrier;
 use std::time::{Duration, Instant};
@@ -819,6 +819,72 @@ fn one_node_down_redeems_two_down_no_quorum() -> Result<()> {
         ensure!(r.order_id == o3.order.id());
         wait_balance_everywhere(c, &ALL, &members[3].id, 60, 1)?;
         eprintln!("quorum loss checked in {:?}", started.elapsed());
+        Ok(())
+    })
+}
+
+/// A counter from a node's Prometheus `/metrics` (raw HTTP: the client speaks JSON only).
+fn metric(c: &Cluster, i: usize, name: &str) -> Result<u64> {
+    use std::io::{Read, Write};
+    let addr = c.url(i).trim_start_matches("http://").trim_end_matches('/').to_string();
+    let mut s = std::net::TcpStream::connect(&addr).with_context(|| format!("connecting to {addr}"))?;
+    s.set_read_timeout(Some(Duration::from_secs(5)))?;
+    write!(s, "GET /metrics HTTP/1.0\r\nHost: {addr}\r\n\r\n")?;
+    let mut text = String::new();
+    s.read_to_string(&mut text)?;
+    let value = text
+        .lines()
+        .find_map(|l| l.strip_prefix(name).and_then(|rest| rest.strip_prefix(' ')))
+        .with_context(|| format!("no {name} in node {i}'s metrics"))?;
+    Ok(value.trim().parse()?)
+}
+
+#[test]
+fn a_redemption_in_flight_survives_the_redeemers_restart() -> Result<()> {
+    let mut c = Cluster::start(4, LONG_EPOCH_SECS)?;
+    logged(&mut c, |c| {
+        c.wait_connected(&ALL, REPLICATE)?;
+        let ids: Vec<PartnerId> = ALL.iter().map(|&i| c.partner_id(i)).collect();
+        let m = Member::new();
+        let (lot, _) = issue(c, 3, m.id, 100, None)?;
+        c.wait_converged(&ALL, REPLICATE)?;
+        let pid = |c: &Cluster, i: usize| -> Result<u32> {
+            c.nodes[i].child.as_ref().map(|ch| ch.id()).context("node not running")
+        };
+
+        // Partners 0 and 1 freeze: partner 2 gets its own vote and partner 3's and waits for a third.
+        for i in [0, 1] {
+            signal(pid(c, i)?, "STOP")?;
+        }
+        let voted_before = metric(c, 3, "coalition_votes_given_total")?;
+        let token = order_token(&m.order(0, ids[2], &[(lot, 30)]));
+        let client = c.client(2);
+        let submit = std::thread::spawn(move || client.redeem(&token));
+        // Partner 2 stores the order as in flight (synced) before it asks anyone, so once partner 3
+        // has voted the order is on partner 2's disk. Then partner 2 dies mid-redemption.
+        wait_for("partner 3 to vote", REPLICATE, || {
+            Ok((metric(c, 3, "coalition_votes_given_total")? > voted_before).then_some(()))
+        })?;
+        c.kill9(2)?;
+        let answered = submit.join().map_err(|_| anyhow::anyhow!("submit thread panicked"))?;
+        ensure!(answered.is_err(), "the request answered although its node was killed: {answered:?}");
+        for i in [0, 1] {
+            signal(pid(c, i)?, "CONT")?;
+        }
+
+        // After the restart the node completes the order by itself; nobody resubmits it.
+        c.restart(2)?;
+        wait_balance_everywhere(c, &ALL, &m.id, 70, 1)?;
+        for i in ALL {
+            let certs = certificates(c, i)?;
+            let n = certs.get(&(m.id, 0)).map(|v| v.len()).unwrap_or(0);
+            ensure!(n == 1, "node {i} holds {n} certificates for the order");
+        }
+        let log = std::fs::read_to_string(&c.nodes[2].log)?;
+        ensure!(
+            log.contains("in-flight redemption certified"),
+            "partner 2's log does not say it completed the in-flight order"
+        );
         Ok(())
     })
 }
