@@ -120,7 +120,12 @@ set -e
 echo "at $(name 1): $(head -c 300 "$WORK/ds1.out")"
 echo "at $(name 2): $(head -c 300 "$WORK/ds2.out")"
 if [ $R1 -eq 0 ] && [ $R2 -eq 0 ]; then echo "BOTH orders were certified: double spend!" >&2; exit 1; fi
-echo "=> at most one of the two orders was certified; the other was refused."
+if [ $R1 -ne 0 ] && [ $R2 -ne 0 ]; then
+  echo "=> both refused: the partners' votes split between the two orders, so neither spend happened."
+  echo "   (Bob's sequence number 1 is now unusable; see docs/threat-model.md. Retrying the same token is safe.)"
+else
+  echo "=> one order was certified; the other was refused."
+fi
 
 step "Balances agree on every node"
 for i in 0 1 2 3; do wait_balance "$ALICE" alice "$i" 170; done
