@@ -244,16 +244,16 @@ impl<'a> Active<'a> {
     /// `None` when another request is already handling the order.
     fn enter(node: &'a Node, id: Hash) -> Option<Active<'a>> {
         // The set only ever holds ids; a panic elsewhere cannot leave it inconsistent.
-        let mut set = node.redeeming.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        set.insert(id).then_some(Active { node, id })
+        let inserted = node.redeeming.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).insert(id);
+        // Lazily: a guard made and dropped when the id was already held would remove the other
+        // holder's mark, and its drop would wait on the lock still held here.
+        inserted.then(|| Active { node, id })
     }
 }
 
 impl Drop for Active<'_> {
     fn drop(&mut self) {
-        if let Ok(mut set) = self.node.redeeming.lock() {
-            set.remove(&self.id);
-        }
+        self.node.redeeming.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).remove(&self.id);
     }
 }
 
@@ -261,11 +261,10 @@ impl Drop for Active<'_> {
 /// node stopped; while running, those whose certificate was formed but could not be appended yet
 /// (it waited on an earlier spend this node had not received). Partners give the same vote again
 /// for the same order, so a retry forms the same certificate. An order a live request is handling
-/// is left to it.
+/// is left to it, and a request arriving during a retry is told to submit again.
 pub async fn retry_inflight(node: Arc<Node>, every: Duration) {
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut first = true;
     loop {
         tick.tick().await;
         let orders = match node.blocking(|s| s.inflight()).await {
@@ -277,9 +276,9 @@ pub async fn retry_inflight(node: Arc<Node>, every: Duration) {
         };
         for order in orders {
             let id = order.order.id();
-            if node.redeeming.lock().map(|set| set.contains(&id)).unwrap_or(true) {
-                continue;
-            }
+            // Held for the whole attempt, so a POS resubmitting the order meanwhile is told to retry
+            // rather than racing this append.
+            let Some(_active) = Active::enter(&node, id) else { continue };
             // Appended before a crash took the node down ahead of clearing the mark.
             if let Ok(Some(_)) = already_certified(&node, &order).await {
                 let _ = node.blocking(move |s| s.remove_inflight(&id)).await;
@@ -292,10 +291,8 @@ pub async fn retry_inflight(node: Arc<Node>, every: Duration) {
                     let _ = node.blocking(move |s| s.remove_inflight(&id)).await;
                 }
                 // Not yet: partners unreachable, or the certificate still waits on an earlier spend.
-                Err(ApiError::NoQuorum { .. }) | Err(ApiError::Internal(_)) => {
-                    if first {
-                        tracing::info!(order = %id.short(), "in-flight redemption waits for a quorum; will retry");
-                    }
+                Err(e @ (ApiError::NoQuorum { .. } | ApiError::Internal(_))) => {
+                    tracing::debug!(order = %id.short(), error = %e, "in-flight redemption not complete yet; will retry");
                 }
                 Err(e) => {
                     tracing::warn!(order = %id.short(), error = %e, "in-flight redemption did not complete");
@@ -303,6 +300,5 @@ pub async fn retry_inflight(node: Arc<Node>, every: Duration) {
                 }
             }
         }
-        first = false;
     }
 }

@@ -23,7 +23,7 @@ use coalition_core::quorum::verify_cert;
 use coalition_core::record::{
     LotSpend, MemberId, PartnerId, Points, Record, RedeemOrder, SignedEntry, SignedOrder,
 };
-use coalition_tests::{heads_key, is_code, logged, signal, wait_for, Cluster};
+use coalition_tests::{heads_key, is_code, logged, raw_http, signal, wait_for, Cluster};
 use std::collections::BTreeMap;
 use std::sync::Barrier;
 use std::time::{Duration, Instant};
@@ -825,13 +825,9 @@ fn one_node_down_redeems_two_down_no_quorum() -> Result<()> {
 
 /// A counter from a node's Prometheus `/metrics` (raw HTTP: the client speaks JSON only).
 fn metric(c: &Cluster, i: usize, name: &str) -> Result<u64> {
-    use std::io::{Read, Write};
     let addr = c.url(i).trim_start_matches("http://").trim_end_matches('/').to_string();
-    let mut s = std::net::TcpStream::connect(&addr).with_context(|| format!("connecting to {addr}"))?;
-    s.set_read_timeout(Some(Duration::from_secs(5)))?;
-    write!(s, "GET /metrics HTTP/1.0\r\nHost: {addr}\r\n\r\n")?;
-    let mut text = String::new();
-    s.read_to_string(&mut text)?;
+    let (status, text) = raw_http(&addr, "GET", "/metrics", &[], b"")?;
+    ensure!(status == 200, "node {i}'s /metrics answered HTTP {status}");
     let value = text
         .lines()
         .find_map(|l| l.strip_prefix(name).and_then(|rest| rest.strip_prefix(' ')))
@@ -885,6 +881,49 @@ fn a_redemption_in_flight_survives_the_redeemers_restart() -> Result<()> {
             log.contains("in-flight redemption certified"),
             "partner 2's log does not say it completed the in-flight order"
         );
+        Ok(())
+    })
+}
+
+#[test]
+fn one_order_submitted_many_times_at_once_spends_once() -> Result<()> {
+    let mut c = Cluster::start(4, LONG_EPOCH_SECS)?;
+    logged(&mut c, |c| {
+        c.wait_connected(&ALL, REPLICATE)?;
+        let ids: Vec<PartnerId> = ALL.iter().map(|&i| c.partner_id(i)).collect();
+        let m = Member::new();
+        let (lot, _) = issue(c, 0, m.id, 100, None)?;
+        c.wait_converged(&ALL, REPLICATE)?;
+        let token = order_token(&m.order(0, ids[2], &[(lot, 30)]));
+
+        // Four tills submit the same token at the same moment: each gets the receipt or a retryable
+        // 503, none hangs, and the points move once.
+        let barrier = std::sync::Arc::new(Barrier::new(4));
+        let answers: Vec<_> = (0..4)
+            .map(|_| {
+                let (client, token, barrier) = (c.client(2), token.clone(), barrier.clone());
+                std::thread::spawn(move || {
+                    barrier.wait();
+                    client.redeem(&token)
+                })
+            })
+            .collect();
+        let mut receipts = 0;
+        for a in answers {
+            match a.join().map_err(|_| anyhow::anyhow!("submit thread panicked"))? {
+                Ok(_) => receipts += 1,
+                Err(e) if is_code(&e, "unavailable") => {}
+                Err(e) => bail!("a concurrent submission of the same order failed: {e}"),
+            }
+        }
+        ensure!(receipts >= 1, "no submission got the receipt");
+        let again = c.client(2).redeem(&token).context("resubmitting the token afterwards")?;
+        ensure!(again.entry.partner == ids[2], "the receipt names {:?}", again.entry.partner);
+        wait_balance_everywhere(c, &ALL, &m.id, 70, 1)?;
+        for i in ALL {
+            let n = certificates(c, i)?.get(&(m.id, 0)).map(|v| v.len()).unwrap_or(0);
+            ensure!(n == 1, "node {i} holds {n} certificates for the order");
+        }
         Ok(())
     })
 }
