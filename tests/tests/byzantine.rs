@@ -119,7 +119,8 @@ impl Byzantine {
     }
 
     fn next(&self, record: Record) -> SignedEntry {
-        self.log.lock().map(|l| l.next(record)).unwrap_or_else(|e| e.into_inner().next(Record::EpochClose(EpochClose { epoch: 0 })))
+        // A poisoned lock only means another thread panicked; the log itself is intact.
+        self.log.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).next(record)
     }
 
     fn size(&self) -> u64 {

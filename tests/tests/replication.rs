@@ -12,11 +12,9 @@ use coalition_core::crypto::Keypair;
 use coalition_core::hash::Hash;
 use coalition_core::record::{MemberId, PartnerId};
 use coalition_tests::{
-    bin, check_output, free_port_range, heads_key, logged, run_cli, wait_for, Cluster,
+    bin, check_output, free_port_range, heads_key, logged, raw_http, run_cli, wait_for, Cluster,
 };
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -532,67 +530,6 @@ fn keys_outside_the_genesis_cannot_connect_or_inject() -> Result<()> {
 }
 
 // ----- bad HTTP input -----
-
-/// A raw HTTP/1.1 exchange, so the test controls every byte sent (bad JSON, huge bodies, headers).
-fn raw_http(
-    addr: &str,
-    method: &str,
-    path: &str,
-    headers: &[(&str, &str)],
-    body: &[u8],
-) -> Result<(u16, String)> {
-    let mut s = TcpStream::connect(addr)?;
-    s.set_read_timeout(Some(Duration::from_secs(30)))?;
-    s.set_write_timeout(Some(Duration::from_secs(30)))?;
-    let mut head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
-        body.len()
-    );
-    for (k, v) in headers {
-        head.push_str(&format!("{k}: {v}\r\n"));
-    }
-    head.push_str("\r\n");
-    s.write_all(head.as_bytes())?;
-    // The server may answer (and stop reading) before the whole of a too-large body is sent.
-    let _ = s.write_all(body);
-    let mut raw = Vec::new();
-    if let Err(e) = s.read_to_end(&mut raw) {
-        if raw.is_empty() {
-            return Err(e.into());
-        }
-    }
-    let text = String::from_utf8_lossy(&raw).to_string();
-    let (head, body) = text
-        .split_once("\r\n\r\n")
-        .context("no end of headers in the answer")?;
-    let status: u16 = head
-        .split_whitespace()
-        .nth(1)
-        .context("no status")?
-        .parse()?;
-    let body = if head
-        .to_ascii_lowercase()
-        .contains("transfer-encoding: chunked")
-    {
-        dechunk(body)?
-    } else {
-        body.to_string()
-    };
-    Ok((status, body))
-}
-
-fn dechunk(mut s: &str) -> Result<String> {
-    let mut out = String::new();
-    loop {
-        let (size, rest) = s.split_once("\r\n").context("bad chunk")?;
-        let n = usize::from_str_radix(size.trim(), 16)?;
-        if n == 0 {
-            return Ok(out);
-        }
-        out.push_str(rest.get(..n).context("short chunk")?);
-        s = rest.get(n + 2..).context("short chunk")?;
-    }
-}
 
 /// Sends one bad request to node `i` and checks the answer: `status`, a JSON error body with `code`
 /// and a message containing `needle`.
