@@ -56,6 +56,10 @@ struct ByzLog {
     /// the epoch to claim if not the open one. Signed when served, so it always sits at the next
     /// position even after an epoch close was appended meanwhile.
     bait: Option<(Record, Option<Epoch>)>,
+    /// Epoch closes wait while misdeeds are built for the next position: a close appended and
+    /// gossiped in between would take that position, and the misdeed would then be a second signed
+    /// entry there — an equivocation, not the misdeed under test.
+    hold_closes: bool,
 }
 
 impl ByzLog {
@@ -127,6 +131,12 @@ impl Byzantine {
         self.log.lock().map(|l| l.entries.len() as u64).unwrap_or(0)
     }
 
+    fn hold_closes(&self, hold: bool) {
+        if let Ok(mut l) = self.log.lock() {
+            l.hold_closes = hold;
+        }
+    }
+
     fn set_bait(&self, bait: Option<(Record, Option<Epoch>)>) {
         if let Ok(mut l) = self.log.lock() {
             l.bait = bait;
@@ -142,7 +152,7 @@ fn start_byzantine(cluster: &Cluster, genesis: Genesis) -> Result<Byzantine> {
     let settings = &cluster.nodes[BYZ].settings;
     let config = NetworkConfig::new(key.secret_bytes(), settings.p2p_listen.clone(), settings.peers.clone(), Arc::new(genesis.clone()));
     let (net, mut events) = rt.block_on(p2p::spawn(config))?;
-    let log = Arc::new(Mutex::new(ByzLog { key, genesis, entries: Vec::new(), open_epoch: 0, bait: None }));
+    let log = Arc::new(Mutex::new(ByzLog { key, genesis, entries: Vec::new(), open_epoch: 0, bait: None, hold_closes: false }));
     let served = log.clone();
     rt.spawn(async move {
         while let Some(ev) = events.recv().await {
@@ -176,7 +186,7 @@ fn start_byzantine(cluster: &Cluster, genesis: Genesis) -> Result<Byzantine> {
             tokio::time::sleep(Duration::from_millis(200)).await;
             let close = {
                 let Ok(mut l) = closer.lock() else { break };
-                if now() < l.genesis.epoch_end(l.open_epoch) {
+                if l.hold_closes || now() < l.genesis.epoch_end(l.open_epoch) {
                     None
                 } else {
                     let epoch = l.open_epoch;
@@ -305,6 +315,7 @@ fn misdeeds(c: &mut Cluster) -> Result<()> {
     let redeem = |cert: RedeemCert| byz.next(Record::Redeem(cert));
 
     // Misdeeds by gossip (the network strikes a peer after five; four here).
+    byz.hold_closes(true);
     let mut broken = byz.next(Record::Issue(Issue { issuer: me, member: m, points: 5, expires_at: now() + 60, reference: reference_hash("x"), time: now() }));
     broken.entry.prev = Hash([7; 32]);
     let broken = SignedEntry { signature: byz_key.sign(&broken.entry.id()), entry: broken.entry };
@@ -346,6 +357,8 @@ fn misdeeds(c: &mut Cluster) -> Result<()> {
         assert_eq!(balance_everywhere(c, &m)?, vec![100; BYZ], "a refused entry changed a balance ({reason})");
     }
 
+    byz.hold_closes(false);
+
     // The honest partners keep serving without the dishonest one's votes, and keep sealing.
     honest_business(c, &partners)?;
     let epoch = c.client(0).status()?.current_epoch;
@@ -364,6 +377,7 @@ fn misdeeds(c: &mut Cluster) -> Result<()> {
 
     // Equivocation: two different entries at one position. Kept as a fraud proof; the partner's
     // entries are refused from then on; the others keep serving.
+    byz.hold_closes(true);
     let a = byz.next(Record::Issue(Issue { issuer: me, member: m, points: 1, expires_at: now() + 60, reference: reference_hash("a"), time: now() }));
     let b = byz.next(Record::Issue(Issue { issuer: me, member: m, points: 2, expires_at: now() + 60, reference: reference_hash("b"), time: now() }));
     byz.publish(a.clone())?;
