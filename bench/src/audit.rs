@@ -58,7 +58,7 @@ pub fn run(args: &Args) -> Result<()> {
         batch.push(logs[p].issue(&net, members[(k % members_n as u64) as usize], 100, now, k));
         now += 1;
         if batch.len() == BATCH || k + 1 == issues {
-            let checked = SignatureChecked::verify_batch(std::mem::take(&mut batch)).map_err(|e| anyhow::anyhow!("{e}"))?;
+            let checked = SignatureChecked::verify_batch(std::mem::take(&mut batch)).into_iter().collect::<Result<Vec<_>, _>>()?;
             for c in checked {
                 applied(ledger.ingest_presigned(c)?)?;
             }
@@ -125,6 +125,14 @@ pub fn run(args: &Args) -> Result<()> {
     let bytes = std::fs::metadata(&export_path)?.len();
     eprintln!("  export: {entries} entries ({issues} issues, {redeems} redemptions), {} MiB, built in {:.1} s", bytes >> 20, build.as_secs_f64());
     drop(ledger);
+    // For profiling `coalition audit verify` on its own (docs/performance.md).
+    if let Some(keep) = std::env::var_os("COALITION_BENCH_KEEP") {
+        let keep = std::path::PathBuf::from(keep);
+        std::fs::create_dir_all(&keep)?;
+        std::fs::copy(&genesis_path, keep.join("genesis.json"))?;
+        std::fs::copy(&export_path, keep.join("ledger.export"))?;
+        eprintln!("  kept the export and genesis in {}", keep.display());
+    }
 
     let cli = bin_dir().join("coalition");
     ensure!(cli.exists(), "{} not found", cli.display());

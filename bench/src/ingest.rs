@@ -1,8 +1,8 @@
 //! Catch-up ingest through the node's own writer (`coalition_node::writer`): a node (partner 0)
-//! receives partner 1's log as canonical bytes in ranges of 512, as node/src/sync.rs fetches them,
-//! decodes them and hands each range to the writer thread, which batch-verifies the signatures and
-//! drives `coalition_core::memory::Ledger` over the RocksDB `Store` (log rules, ledger rules, one
-//! write batch per entry, the Merkle frontier in the log head).
+//! receives partner 1's log as canonical bytes in ranges of 512, as node/src/sync.rs fetches them;
+//! like sync.rs, one thread decodes each range and batch-verifies its signatures while the writer
+//! thread applies the previous range, driving `coalition_core::memory::Ledger` over the RocksDB
+//! `Store` (log rules, ledger rules, one write batch per entry, the Merkle frontier in the log head).
 //!
 //! `memory` does the same with a million issues generated on the fly and reports the peak RSS.
 
@@ -27,10 +27,10 @@ fn start_node(net: &Net, dir: &std::path::Path) -> Result<(Store, Writer, std::t
     Ok((store, w, h))
 }
 
-/// Hands one range to the writer and checks that every entry applied.
-fn ingest_range(w: &Writer, entries: Vec<SignedEntry>) -> Result<()> {
+/// Hands one checked range to the writer and checks that every entry applied.
+fn ingest_range(w: &Writer, entries: Vec<writer::Checked>) -> Result<()> {
     let n = entries.len();
-    let report = block_on(w.ingest(entries));
+    let report = block_on(w.ingest_checked(entries));
     ensure!(
         report.applied == n && report.failure.is_none() && report.bad.is_empty() && report.missing.is_empty(),
         "ingest of {n} entries: applied {}, failure {:?}, bad {:?}, waiting {:?}",
@@ -64,14 +64,29 @@ pub fn run(args: &Args) -> Result<()> {
 
     let dir = tempfile::tempdir()?;
     let (store, w, handle) = start_node(&net, dir.path())?;
+    // As node/src/sync.rs does: the next range is decoded and signature-checked on another thread
+    // while the writer applies the current one.
     let t = Instant::now();
-    let mut decode_time = Duration::ZERO;
-    for chunk in wire.chunks(BATCH) {
-        let d = Instant::now();
-        let entries: Vec<SignedEntry> = chunk.iter().map(|b| decode(b)).collect::<Result<_, _>>()?;
-        decode_time += d.elapsed();
-        ingest_range(&w, entries)?;
-    }
+    let ranges = wire.chunks(BATCH);
+    let decode_time = std::thread::scope(|scope| -> Result<Duration> {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<writer::Checked>>(1);
+        let checker = scope.spawn(move || -> Result<Duration> {
+            let mut decode_time = Duration::ZERO;
+            for chunk in ranges {
+                let d = Instant::now();
+                let entries: Vec<SignedEntry> = chunk.iter().map(|b| decode(b)).collect::<Result<_, _>>()?;
+                decode_time += d.elapsed();
+                if tx.send(writer::check_signatures(entries)).is_err() {
+                    break;
+                }
+            }
+            Ok(decode_time)
+        });
+        for checked in rx {
+            ingest_range(&w, checked)?;
+        }
+        checker.join().map_err(|_| anyhow::anyhow!("the checking thread panicked"))?
+    })?;
     let elapsed = t.elapsed();
     let head = LedgerView::log_head(&store, &net.pid(1))?;
     ensure!(head.size == n, "log of partner 1 holds {} entries, expected {n}", head.size);
@@ -93,7 +108,7 @@ pub fn run(args: &Args) -> Result<()> {
         let entries: Vec<SignedEntry> = chunk.iter().map(|b| decode(b)).collect::<Result<_, _>>()?;
         t_dec += s.elapsed();
         let s = Instant::now();
-        let checked = SignatureChecked::verify_batch(entries).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let checked = SignatureChecked::verify_batch(entries).into_iter().collect::<Result<Vec<_>, _>>()?;
         t_ver += s.elapsed();
         for c in checked {
             let s = Instant::now();
@@ -123,7 +138,7 @@ pub fn run(args: &Args) -> Result<()> {
     write_json(
         &out,
         &json!({
-            "method": "in-process: 200k issues signed with coalition-core, fed as canonical bytes in ranges of 512 to coalition_node::writer (the node's ledger-writer thread: SignatureChecked::verify_batch, Ledger::ingest_presigned over the RocksDB Store, unsynced peer commits)",
+            "method": "in-process: 200k issues signed with coalition-core, fed as canonical bytes in ranges of 512, pipelined as node/src/sync.rs does: one thread decodes a range and checks its signatures (writer::check_signatures, one batch) while coalition_node::writer (the node's ledger-writer thread: Ledger::ingest_presigned over the RocksDB Store, unsynced peer commits) applies the previous one",
             "entries": n,
             "members": members_n,
             "secs": secs(elapsed),
@@ -157,7 +172,7 @@ pub fn memory(args: &Args) -> Result<()> {
             .map(|k| log.issue(&net, members[(k % members.len() as u64) as usize], 1 + k % 500, START + k, k))
             .collect();
         sign_time += s.elapsed();
-        ingest_range(&w, chunk)?;
+        ingest_range(&w, writer::check_signatures(chunk))?;
         if end / 200_000 > i / 200_000 {
             eprintln!("  {end} lots, {:.0} s", t.elapsed().as_secs_f64());
         }

@@ -16,7 +16,7 @@ use crate::checkpoint::{epoch_activity, Checkpoint, SealedCheckpoint};
 use crate::encoding::{self, encode, MAX_ENCODED_LEN};
 use crate::genesis::Genesis;
 use crate::hash::Hash;
-use crate::log::{entry_leaf, SignatureChecked};
+use crate::log::{entry_leaf, EntryError, SignatureChecked};
 use crate::memory::{IngestError, IngestOutcome, Ledger, MemoryLedger};
 use crate::merkle::{Blake3Hasher, ConsistencyProof};
 use crate::record::{Epoch, PartnerId, Record, SignedEntry};
@@ -25,6 +25,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt;
 use std::io::{Read, Write};
+use std::sync::mpsc;
 
 /// The first bytes of every export file.
 pub const EXPORT_MAGIC: &[u8; 8] = b"COALEXP1";
@@ -317,22 +318,15 @@ impl Auditor {
 
     /// Verifies and applies the buffered entries: one batch signature check, then the ledger rules.
     fn flush(&mut self) -> Result<(), AuditFailure> {
-        let batch = std::mem::take(&mut self.batch);
-        let checked: Vec<SignatureChecked> = match SignatureChecked::verify_batch(batch.clone()) {
-            Ok(all) => all,
-            Err(_) => {
-                let mut out = Vec::with_capacity(batch.len());
-                for e in batch {
-                    let (p, s, ep) = (e.entry.partner, e.entry.seq, e.entry.epoch);
-                    out.push(
-                        SignatureChecked::verify(e)
-                            .map_err(|err| self.at_entry(ep, &p, s, format!("signature: {err}")))?,
-                    );
-                }
-                out
-            }
-        };
-        for c in checked {
+        let checked = check_signatures(std::mem::take(&mut self.batch));
+        self.apply_checked(checked)
+    }
+
+    /// Applies entries whose signatures were checked (by [`check_signatures`]), in export order; the
+    /// first failure, of a signature or a rule, ends the audit.
+    fn apply_checked(&mut self, checked: CheckedEntries) -> Result<(), AuditFailure> {
+        for (epoch, c) in checked {
+            let c = c.map_err(|e| self.signature_failure(epoch, e))?;
             let (p, s, ep) = (c.entry().entry.partner, c.entry().entry.seq, c.entry().entry.epoch);
             match self.ledger.ingest_presigned(c) {
                 Ok(IngestOutcome::Applied { rejected, .. }) => {
@@ -352,6 +346,45 @@ impl Auditor {
             }
         }
         Ok(())
+    }
+
+    /// Takes a unit checked by a worker of [`verify_export`]: its entries (counted and applied in
+    /// order) and the other frames.
+    fn feed_checked(&mut self, unit: Vec<CheckedItem>) -> Result<(), AuditFailure> {
+        for item in unit {
+            match item {
+                CheckedItem::Other(item) => self.feed(item)?,
+                CheckedItem::Entries(checked) => {
+                    if self.trailer.is_some() {
+                        return Err(failure("data after the trailer"));
+                    }
+                    if self.header.is_none() {
+                        return Err(failure("the export does not start with a header"));
+                    }
+                    for (_, c) in &checked {
+                        self.entries = self.entries.saturating_add(1);
+                        let is_cert = c.as_ref().is_ok_and(|c| matches!(c.entry().entry.record, Record::Redeem(_)));
+                        if is_cert {
+                            self.certificates = self.certificates.saturating_add(1);
+                        }
+                    }
+                    self.apply_checked(checked)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn signature_failure(&self, epoch: Epoch, e: EntryError) -> AuditFailure {
+        match e {
+            EntryError::BadSignature { partner, seq, source } => {
+                self.at_entry(epoch, &partner, seq, format!("signature: {source}"))
+            }
+            EntryError::BadCertificate { partner, seq, source } => {
+                self.at_entry(epoch, &partner, seq, format!("certificate: {source}"))
+            }
+            other => failure(other.to_string()),
+        }
     }
 
     fn at_entry(&self, epoch: Epoch, partner: &PartnerId, seq: u64, rule: String) -> AuditFailure {
@@ -525,20 +558,124 @@ fn at_epoch(epoch: Epoch, rule: impl Into<String>) -> AuditFailure {
     }
 }
 
+/// Entries with their epoch and the result of their signature check, in export order.
+type CheckedEntries = Vec<(Epoch, Result<SignatureChecked, EntryError>)>;
+
+/// Checks the signatures of a batch of entries (one batch verification; each alone if it fails).
+fn check_signatures(batch: Vec<SignedEntry>) -> CheckedEntries {
+    let epochs: Vec<Epoch> = batch.iter().map(|e| e.entry.epoch).collect();
+    epochs.into_iter().zip(SignatureChecked::verify_batch(batch)).collect()
+}
+
+/// A frame after a worker of [`verify_export`] has seen it.
+enum CheckedItem {
+    /// A run of entries, signatures checked.
+    Entries(CheckedEntries),
+    /// Any other frame.
+    Other(ExportItem),
+}
+
+/// Up to [`BATCH`] entries and the frames between them, read in order; or why reading stopped.
+type Unit = Result<Vec<ExportItem>, AuditFailure>;
+
+/// Units in flight per worker: enough to keep the workers busy, little memory.
+const UNITS_IN_FLIGHT: usize = 2;
+
+/// Most signature-checking threads; the ledger replay is one more.
+const MAX_WORKERS: usize = 8;
+
 /// Verifies a whole export read from `r`, calling `progress` with the entries verified so far.
-pub fn verify_export(
+///
+/// Signature checks, the bulk of the work, run on every core: one thread reads frames and deals
+/// them out in units of [`BATCH`] entries to worker threads in turn; the calling thread takes the
+/// checked units back in the same order and replays them through the [`Auditor`]. The result is the
+/// same as feeding every frame to one [`Auditor`].
+pub fn verify_export<R: Read + Send>(
     genesis: Genesis,
-    r: impl Read,
+    r: R,
     mut progress: impl FnMut(u64),
 ) -> Result<AuditReport, AuditFailure> {
     let mut reader = ExportReader::new(r)?;
     let mut auditor = Auditor::new(genesis)?;
-    while let Some(item) = reader.next_item()? {
-        auditor.feed(item)?;
-        if auditor.entries() % 1024 == 0 {
+    let workers = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, MAX_WORKERS);
+    std::thread::scope(|scope| {
+        let mut to_workers = Vec::with_capacity(workers);
+        let mut from_workers = Vec::with_capacity(workers);
+        for _ in 0..workers {
+            let (unit_tx, unit_rx) = mpsc::sync_channel::<Unit>(UNITS_IN_FLIGHT);
+            let (done_tx, done_rx) = mpsc::sync_channel(UNITS_IN_FLIGHT);
+            scope.spawn(move || {
+                for unit in unit_rx {
+                    if done_tx.send(unit.map(check_unit)).is_err() {
+                        return;
+                    }
+                }
+            });
+            to_workers.push(unit_tx);
+            from_workers.push(done_rx);
+        }
+        scope.spawn(move || {
+            // Deals units to the workers in turn until the file ends, a frame is bad, or the
+            // auditor stopped listening (a failure downstream).
+            for k in 0.. {
+                let unit = read_unit(&mut reader);
+                let last = !matches!(&unit, Ok(items) if !items.is_empty());
+                let Some(worker) = to_workers.get(k % to_workers.len()) else { return };
+                if worker.send(unit).is_err() || last {
+                    return;
+                }
+            }
+        });
+        for k in 0.. {
+            let Some(worker) = from_workers.get(k % from_workers.len()) else { break };
+            // The reader stops after the last unit: the next worker's channel closes empty.
+            let Ok(unit) = worker.recv() else { break };
+            auditor.feed_checked(unit?)?;
             progress(auditor.entries());
         }
-    }
+        Ok::<(), AuditFailure>(())
+    })?;
     progress(auditor.entries());
     auditor.finish()
+}
+
+/// Reads frames up to [`BATCH`] entries or the end of the file (an empty unit).
+fn read_unit<R: Read>(reader: &mut ExportReader<R>) -> Unit {
+    let mut items = Vec::new();
+    let mut entries = 0;
+    while entries < BATCH {
+        match reader.next_item()? {
+            Some(item) => {
+                if matches!(item, ExportItem::Entry(_)) {
+                    entries += 1;
+                }
+                items.push(item);
+            }
+            None => break,
+        }
+    }
+    Ok(items)
+}
+
+/// Checks the signatures of a unit's entries, one batch per run of entries.
+fn check_unit(items: Vec<ExportItem>) -> Vec<CheckedItem> {
+    let mut out = Vec::new();
+    let mut run = Vec::new();
+    for item in items {
+        match item {
+            ExportItem::Entry(e) => run.push(e),
+            other => {
+                if !run.is_empty() {
+                    out.push(CheckedItem::Entries(check_signatures(std::mem::take(&mut run))));
+                }
+                out.push(CheckedItem::Other(other));
+            }
+        }
+    }
+    if !run.is_empty() {
+        out.push(CheckedItem::Entries(check_signatures(run)));
+    }
+    out
 }

@@ -6,7 +6,10 @@
 use crate::hash::{serde_bytes_fixed, Hash};
 use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::fmt;
+use std::sync::OnceLock;
 
 /// Why a signature was not accepted.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -124,10 +127,40 @@ impl Keypair {
 
 /// Verifies one signature with `verify_strict` (rejects weak keys and non-canonical signatures).
 pub fn verify(key: &PublicKey, message: &Hash, signature: &Signature) -> Result<(), SignatureError> {
-    let vk = key.verifying_key()?;
+    let vk = KEYS.with(|cache| cache.borrow_mut().get(key))?;
     let sig = ed25519_dalek::Signature::from_bytes(&signature.0);
     vk.verify_strict(&message.0, &sig)
         .map_err(|_| SignatureError::Invalid { key: key.to_hex() })
+}
+
+/// Keys remembered per thread by [`verify`].
+const KEY_CACHE_SIZE: usize = 32;
+
+thread_local! {
+    static KEYS: RefCell<KeyCache> = const { RefCell::new(KeyCache { keys: Vec::new() }) };
+}
+
+/// Decompressed keys, so that verifying a partner's signatures does not turn the same 32 bytes
+/// into a curve point each time (about a tenth of a verification). A new key takes the place of
+/// the one used least, so the few partner keys stay while members' keys come and go.
+struct KeyCache {
+    keys: Vec<([u8; 32], VerifyingKey, u32)>,
+}
+
+impl KeyCache {
+    fn get(&mut self, key: &PublicKey) -> Result<VerifyingKey, SignatureError> {
+        if let Some((_, vk, uses)) = self.keys.iter_mut().find(|(k, _, _)| *k == key.0) {
+            *uses = uses.saturating_add(1);
+            return Ok(*vk);
+        }
+        let vk = key.verifying_key()?;
+        if self.keys.len() < KEY_CACHE_SIZE {
+            self.keys.push((key.0, vk, 0));
+        } else if let Some(slot) = self.keys.iter_mut().min_by_key(|(_, _, uses)| *uses) {
+            *slot = (key.0, vk, 0);
+        }
+        Ok(vk)
+    }
 }
 
 /// One signature to check in a batch.
@@ -141,10 +174,6 @@ pub struct SignedMessage {
     pub signature: Signature,
 }
 
-/// Distinct keys remembered per batch; past this (a batch of member keys, say) the rest are
-/// decompressed each time, so the linear search stays cheap.
-const MAX_CACHED_KEYS: usize = 64;
-
 /// Verifies many signatures at once, returning the index and reason of the first bad one.
 ///
 /// Keys must pass the same checks as in [`verify`] and no `R` may be of small order, as
@@ -152,8 +181,8 @@ const MAX_CACHED_KEYS: usize = 64;
 /// [`verify`], so a bad signature is always named. One known gap remains (docs/protocol.md,
 /// "Signatures"): a signer can craft a signature whose `R` carries a torsion component; it fails
 /// `verify_strict` but passes the random-linear-combination batch with probability at most 1/8. Only
-/// the key holder can make one, so the harm is limited to its own records; the node therefore uses
-/// this path only for partner-signed log entries during catch-up, and [`verify`] everywhere else.
+/// the key holder can make one, so the harm is limited to what that key signs; the node therefore
+/// uses this path only for log entries during catch-up, and [`verify`] everywhere else.
 pub fn verify_batch(items: &[SignedMessage]) -> Result<(), (usize, SignatureError)> {
     if items.is_empty() {
         return Ok(());
@@ -161,23 +190,21 @@ pub fn verify_batch(items: &[SignedMessage]) -> Result<(), (usize, SignatureErro
     let mut keys = Vec::with_capacity(items.len());
     let mut sigs = Vec::with_capacity(items.len());
     let mut msgs: Vec<&[u8]> = Vec::with_capacity(items.len());
-    // A batch is signed by few distinct keys (a log's author, a handful of partners); decompressing
-    // each once rather than per signature was a third of the batch's cost.
-    let mut decompressed: Vec<(PublicKey, VerifyingKey)> = Vec::new();
+    // A batch is signed mostly by few distinct keys (a log's author, the voting partners);
+    // decompressing each once rather than per signature was a third of the batch's cost.
+    let mut decompressed: HashMap<[u8; 32], VerifyingKey> = HashMap::new();
     for (i, item) in items.iter().enumerate() {
-        let key = match decompressed.iter().find(|(k, _)| *k == item.key) {
-            Some((_, vk)) => *vk,
+        let key = match decompressed.get(&item.key.0) {
+            Some(vk) => *vk,
             None => {
                 let vk = item.key.verifying_key().map_err(|e| (i, e))?;
-                if decompressed.len() < MAX_CACHED_KEYS {
-                    decompressed.push((item.key, vk));
-                }
+                decompressed.insert(item.key.0, vk);
                 vk
             }
         };
         keys.push(key);
         let sig = ed25519_dalek::Signature::from_bytes(&item.signature.0);
-        if !r_is_strict(&sig) {
+        if !r_is_strict(sig.r_bytes()) {
             return Err((i, SignatureError::Invalid { key: item.key.to_hex() }));
         }
         sigs.push(sig);
@@ -196,13 +223,40 @@ pub fn verify_batch(items: &[SignedMessage]) -> Result<(), (usize, SignatureErro
 
 /// `verify_strict` rejects signatures whose `R` is of small order; so must the batch path, or a
 /// crafted signature could be accepted by a batching node and refused by another.
-fn r_is_strict(sig: &ed25519_dalek::Signature) -> bool {
-    // R that is a weak point is exactly what VerifyingKey::is_weak detects for keys.
-    match VerifyingKey::from_bytes(sig.r_bytes()) {
-        Ok(r) => !r.is_weak(),
-        // Not a point at all: the batch will fail and the strict path will name it.
-        Err(_) => true,
-    }
+///
+/// Decompressing `R` to ask (what `verify_strict` does) cost a quarter of a batch verification, so
+/// the encoding is compared with every encoding of a small-order point instead, as libsodium does:
+/// the `y` coordinates of the eight small-order points, plus the non-canonical `y + p` of `y = 0` and
+/// `y = 1`, whatever the sign bit. The test `small_order_r_matches_decompression` checks that this
+/// refuses exactly the encodings that decompress to a small-order point.
+fn r_is_strict(r: &[u8; 32]) -> bool {
+    let mut y = *r;
+    y[31] &= 0x7f;
+    !small_order_ys().contains(&y)
+}
+
+/// The encodings (sign bit cleared) of the `y` coordinates of the points of small order.
+fn small_order_ys() -> &'static [[u8; 32]] {
+    static YS: OnceLock<Vec<[u8; 32]>> = OnceLock::new();
+    YS.get_or_init(|| {
+        let mut ys: Vec<[u8; 32]> = Vec::new();
+        for point in curve25519_dalek::constants::EIGHT_TORSION.iter() {
+            let mut y = point.compress().to_bytes();
+            y[31] &= 0x7f;
+            if !ys.contains(&y) {
+                ys.push(y);
+            }
+        }
+        // p = 2^255 - 19 and p + 1: the only non-canonical encodings (y + p < 2^255 means y < 19)
+        // of a small-order point's y (0 and 1).
+        for low in [0xed_u8, 0xee] {
+            let mut y = [0xff_u8; 32];
+            y[0] = low;
+            y[31] = 0x7f;
+            ys.push(y);
+        }
+        ys
+    })
 }
 
 #[cfg(test)]
@@ -232,6 +286,57 @@ mod tests {
             verify(&PublicKey(id), &Hash::ZERO, &Signature([0; 64])),
             Err(SignatureError::BadKey { .. })
         ));
+    }
+
+    /// The blocklist in [`r_is_strict`] refuses every encoding that decompresses to a small-order
+    /// point (what `verify_strict` refuses), and nothing that decompresses to any other point.
+    #[test]
+    fn small_order_r_matches_decompression() {
+        let slow_refuses = |b: &[u8; 32]| VerifyingKey::from_bytes(b).is_ok_and(|k| k.is_weak());
+        let decompresses = |b: &[u8; 32]| VerifyingKey::from_bytes(b).is_ok();
+        let mut candidates: Vec<[u8; 32]> = Vec::new();
+        for y in small_order_ys() {
+            for sign in [0u8, 0x80] {
+                let mut b = *y;
+                b[31] |= sign;
+                candidates.push(b);
+            }
+        }
+        // Every small y value and its y + p, both signs, and keys and R values of real signatures.
+        for v in 0u8..=40 {
+            for sign in [0u8, 0x80] {
+                let mut b = [0u8; 32];
+                b[0] = v;
+                b[31] = sign;
+                candidates.push(b);
+                let mut nc = [0xff_u8; 32];
+                nc[0] = 0xed_u8.wrapping_add(v);
+                nc[31] = 0x7f | sign;
+                if v < 19 {
+                    candidates.push(nc);
+                }
+            }
+        }
+        for i in 0..200u8 {
+            let k = Keypair::generate();
+            candidates.push(k.public().0);
+            let s = k.sign(&Hash::tagged(b"t", &[i]));
+            let mut r = [0u8; 32];
+            r.copy_from_slice(&s.0[..32]);
+            candidates.push(r);
+        }
+        let mut refused = 0;
+        for b in &candidates {
+            if slow_refuses(b) {
+                assert!(!r_is_strict(b), "small-order encoding {} passed", hex::encode(b));
+                refused += 1;
+            }
+            if !r_is_strict(b) {
+                assert!(!decompresses(b) || slow_refuses(b), "{} refused but not small order", hex::encode(b));
+            }
+        }
+        // 8 points; y = 0 and y = 1 also as y + p; sign variants where they decompress.
+        assert!(refused >= 10, "only {refused} small-order encodings among the candidates");
     }
 
     #[test]

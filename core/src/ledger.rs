@@ -23,7 +23,7 @@
 use crate::genesis::Genesis;
 use crate::hash::Hash;
 use crate::log::{check_position, EntryError, Equivocation, LogClose, LogHead};
-use crate::quorum::{verify_cert, CertError, MAX_LOTS_PER_ORDER};
+use crate::quorum::{check_cert_form, CertError, MAX_LOTS_PER_ORDER};
 use crate::record::{
     Epoch, Issue, LotSpend, MemberId, PartnerId, Points, Record, RedeemCert, SignedEntry, Timestamp,
 };
@@ -300,13 +300,14 @@ impl<E: std::error::Error + 'static> From<EntryError> for ApplyError<E> {
 /// The checks on a record that need no state, run before any read.
 enum Static<'a> {
     Issue(&'a Issue, Hash),
-    Redeem(Verified<RedeemCert>),
+    Redeem(&'a RedeemCert),
     Close(Epoch),
 }
 
 /// The writes `entry` causes on the state seen through `view`, or why it cannot apply (yet).
 ///
-/// Order of checks: the record's own rules (an issue's fields; a certificate's votes, verified
+/// The entry's signatures, a certificate's included, are verified already (`Verified<SignedEntry>`).
+/// Order of checks: the record's own rules (an issue's fields; a certificate's form and quorum,
 /// before any state is read), then the entry's position after the log's head (an entry beyond the
 /// head waits for [`Missing::PriorEntry`]), then the state rules: an issue's lot must be new; a spend
 /// must be at the member's next seq (later waits, earlier is [`RuleError::StaleSeq`]) and each lot must
@@ -342,7 +343,9 @@ pub fn apply<V: LedgerView>(
             Static::Issue(issue, lot)
         }
         Record::Redeem(cert) => {
-            Static::Redeem(verify_cert(genesis, cert).map_err(RuleError::from)?)
+            // The certificate's signatures were verified with the entry's (`Verified<SignedEntry>`).
+            check_cert_form(genesis, cert).map_err(RuleError::from)?;
+            Static::Redeem(cert)
         }
         Record::EpochClose(close) => Static::Close(close.epoch),
     };
@@ -383,7 +386,7 @@ pub fn apply<V: LedgerView>(
                 spends: Vec::new(),
             });
         }
-        Static::Redeem(cert) => spend(view, &cert, e.epoch, e.partner, &mut changes)?,
+        Static::Redeem(cert) => spend(view, cert, e.epoch, e.partner, &mut changes)?,
         Static::Close(epoch) => {
             let (size, root) = (changes.head.size, changes.head.root());
             changes.close = Some(LogClose { epoch, size, root });

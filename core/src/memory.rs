@@ -28,6 +28,7 @@ use crate::log::{
 use crate::record::{Epoch, MemberId, PartnerId, SignedEntry};
 use crate::verified::Verified;
 use std::collections::{BTreeMap, BTreeSet};
+use std::ops::Bound;
 
 /// Default bound of the pending buffer.
 pub const DEFAULT_MAX_PENDING: usize = 10_000;
@@ -259,6 +260,14 @@ impl<E: std::error::Error + 'static> IngestError<E> {
     }
 }
 
+/// What [`Ledger::precheck`] found.
+enum Precheck {
+    /// Nothing more to do.
+    Done(IngestOutcome),
+    /// Go on; a different entry stored at the same position, if any.
+    Held(Option<SignedEntry>),
+}
+
 #[derive(Debug, Clone)]
 struct Parked {
     entry: Verified<SignedEntry>,
@@ -310,13 +319,13 @@ impl<S: LedgerStore> Ledger<S> {
     /// For each log with parked entries, the first parked position and what it waits for: what to
     /// fetch.
     pub fn pending_missing(&self) -> Vec<(PartnerId, u64, Missing)> {
-        let mut out: Vec<(PartnerId, u64, Missing)> = Vec::new();
-        for ((partner, seq), parked) in &self.pending {
-            if out.last().map(|(p, _, _)| p) != Some(partner) {
-                out.push((*partner, *seq, parked.missing.clone()));
-            }
-        }
-        out
+        self.pending_partners()
+            .into_iter()
+            .filter_map(|partner| {
+                let first = self.pending.range((partner, 0)..=(partner, u64::MAX)).next();
+                first.map(|((p, seq), parked)| (*p, *seq, parked.missing.clone()))
+            })
+            .collect()
     }
 
     /// The earliest epoch of any parked entry: settlement of that epoch or a later one must wait
@@ -327,19 +336,21 @@ impl<S: LedgerStore> Ledger<S> {
 
     /// Takes one entry from anywhere (a peer, a file) and applies it if it can.
     pub fn ingest(&mut self, entry: SignedEntry) -> IngestResult<S> {
-        if let Some(done) = self.precheck(&entry)? {
-            return Ok(done);
-        }
+        let held = match self.precheck(&entry)? {
+            Precheck::Done(done) => return Ok(done),
+            Precheck::Held(held) => held,
+        };
         let checked = SignatureChecked::verify(entry)?;
-        self.place(checked)
+        self.place(checked, held)
     }
 
     /// [`ingest`](Self::ingest) for an entry whose signature was verified already (in a batch).
     pub fn ingest_presigned(&mut self, entry: SignatureChecked) -> IngestResult<S> {
-        if let Some(done) = self.precheck(entry.entry())? {
-            return Ok(done);
-        }
-        self.place(entry)
+        let held = match self.precheck(entry.entry())? {
+            Precheck::Done(done) => return Ok(done),
+            Precheck::Held(held) => held,
+        };
+        self.place(entry, held)
     }
 
     /// Removes the entry parked at `partner`/`seq`, if any, and returns it. For a log's own author
@@ -352,10 +363,9 @@ impl<S: LedgerStore> Ledger<S> {
     }
 
     /// The cheap checks before any signature: a partner's entry, not banned, not already held.
-    fn precheck(
-        &self,
-        entry: &SignedEntry,
-    ) -> Result<Option<IngestOutcome>, IngestError<S::Error>> {
+    /// Otherwise, the different entry stored at its position, if any, for [`place`](Self::place)
+    /// (read once here rather than twice).
+    fn precheck(&self, entry: &SignedEntry) -> Result<Precheck, IngestError<S::Error>> {
         let (partner, seq) = (entry.entry.partner, entry.entry.seq);
         if !self.genesis.is_partner(&partner) {
             return Err(EntryError::NotAPartner { partner }.into());
@@ -369,29 +379,26 @@ impl<S: LedgerStore> Ledger<S> {
             return Err(IngestError::Banned { partner });
         }
         let id = entry.id();
-        if self
+        let held = self
             .store
-            .entry_id(&partner, seq)
-            .map_err(IngestError::Store)?
-            == Some(id)
-        {
-            return Ok(Some(IngestOutcome::Duplicate));
+            .entry(&partner, seq)
+            .map_err(IngestError::Store)?;
+        if held.as_ref().map(SignedEntry::id) == Some(id) {
+            return Ok(Precheck::Done(IngestOutcome::Duplicate));
         }
         match self.pending.get(&(partner, seq)) {
-            Some(parked) if parked.entry.id() == id => {
-                Ok(Some(IngestOutcome::Pending(parked.missing.clone())))
-            }
-            _ => Ok(None),
+            Some(parked) if parked.entry.id() == id => Ok(Precheck::Done(IngestOutcome::Pending(
+                parked.missing.clone(),
+            ))),
+            _ => Ok(Precheck::Held(held)),
         }
     }
 
-    fn place(&mut self, checked: SignatureChecked) -> IngestResult<S> {
+    /// Places an entry that passed [`precheck`](Self::precheck), which found `stored` at its
+    /// position (a different entry, or none).
+    fn place(&mut self, checked: SignatureChecked, stored: Option<SignedEntry>) -> IngestResult<S> {
         let (partner, seq) = (checked.entry().entry.partner, checked.entry().entry.seq);
-        let held = match self
-            .store
-            .entry(&partner, seq)
-            .map_err(IngestError::Store)?
-        {
+        let held = match stored {
             Some(stored) => Some(stored),
             None => self
                 .pending
@@ -446,14 +453,28 @@ impl<S: LedgerStore> Ledger<S> {
         }
     }
 
+    /// The logs with parked entries. Found by skipping from log to log, since a log can have many
+    /// entries parked behind its first one and this runs after every commit.
+    fn pending_partners(&self) -> Vec<PartnerId> {
+        let mut partners = Vec::new();
+        let mut next = self.pending.keys().next().map(|(p, _)| *p);
+        while let Some(partner) = next {
+            partners.push(partner);
+            next = self
+                .pending
+                .range((Bound::Excluded((partner, u64::MAX)), Bound::Unbounded))
+                .next()
+                .map(|((p, _), _)| *p);
+        }
+        partners
+    }
+
     /// Retries the parked entry at the head of each log until nothing more applies.
     fn drain(&mut self) -> Result<Drained, IngestError<S::Error>> {
         let (mut released, mut rejected) = (Vec::new(), Vec::new());
         loop {
             let mut progress = false;
-            let mut partners: Vec<PartnerId> = self.pending.keys().map(|(p, _)| *p).collect();
-            partners.dedup();
-            for partner in partners {
+            for partner in self.pending_partners() {
                 let next = self
                     .store
                     .log_head(&partner)

@@ -17,7 +17,7 @@
     clippy::panic
 )]
 
-use crate::crypto::{Signature, SignatureError};
+use crate::crypto::{Signature, SignatureError, SignedMessage};
 use crate::genesis::Genesis;
 use crate::hash::Hash;
 use crate::ledger::LedgerView;
@@ -193,13 +193,22 @@ pub enum CertError {
 /// over [`vote_message`] of the order id. Cheap checks run before any signature is verified.
 ///
 /// This says nothing about the ledger state (lot balances, the member's sequence number): that is
-/// [`crate::ledger::apply`]'s job, which only accepts the [`Verified`] certificate returned here.
+/// [`crate::ledger::apply`]'s job. A certificate inside a log entry has its signatures checked with the
+/// entry's ([`crate::log::SignatureChecked`], batched during catch-up) and its form by `apply`
+/// ([`check_cert_form`]); this function does both, for a certificate on its own.
 pub fn verify_cert(
     genesis: &Genesis,
     cert: &RedeemCert,
 ) -> Result<Verified<RedeemCert>, CertError> {
-    let order = &cert.order.order;
-    check_order(genesis, order)?;
+    check_cert_form(genesis, cert)?;
+    verify_cert_signatures(cert)?;
+    Ok(Verified::new_unchecked(cert.clone()))
+}
+
+/// The checks on a certificate that need no signature: a well-formed order, at least
+/// [`Genesis::quorum`] votes from distinct genesis partners, sorted strictly by partner id.
+pub fn check_cert_form(genesis: &Genesis, cert: &RedeemCert) -> Result<(), CertError> {
+    check_order(genesis, &cert.order.order)?;
     let mut previous: Option<&PartnerId> = None;
     for (index, vote) in cert.votes.iter().enumerate() {
         if !genesis.is_partner(&vote.partner) {
@@ -225,22 +234,62 @@ pub fn verify_cert(
             needed: genesis.quorum(),
         });
     }
-    cert.order
-        .verify_signature()
-        .map_err(|source| CertError::MemberSignature {
-            member: order.member,
-            source,
-        })?;
-    let message = vote_message(&order.id());
-    for vote in &cert.votes {
-        crate::crypto::verify(&vote.partner.0, &message, &vote.signature).map_err(|source| {
-            CertError::BadVote {
-                voter: vote.partner,
-                source,
-            }
-        })?;
+    Ok(())
+}
+
+/// Who made one of a certificate's signatures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CertSigner {
+    /// The member, over the order.
+    Member(MemberId),
+    /// A partner, over its vote.
+    Voter(PartnerId),
+}
+
+impl CertSigner {
+    /// The error for this signature failing.
+    pub fn error(self, source: SignatureError) -> CertError {
+        match self {
+            CertSigner::Member(member) => CertError::MemberSignature { member, source },
+            CertSigner::Voter(voter) => CertError::BadVote { voter, source },
+        }
     }
-    Ok(Verified::new_unchecked(cert.clone()))
+}
+
+/// Every signature in a certificate, with its signer: the member's over the order id, then each
+/// vote's over [`vote_message`] of it. For batch verification.
+pub fn cert_signatures(cert: &RedeemCert) -> Vec<(CertSigner, SignedMessage)> {
+    let order = &cert.order.order;
+    let order_id = order.id();
+    let mut out = Vec::with_capacity(cert.votes.len().saturating_add(1));
+    out.push((
+        CertSigner::Member(order.member),
+        SignedMessage {
+            key: order.member.0,
+            message: order_id,
+            signature: cert.order.signature,
+        },
+    ));
+    let message = vote_message(&order_id);
+    for vote in &cert.votes {
+        out.push((
+            CertSigner::Voter(vote.partner),
+            SignedMessage {
+                key: vote.partner.0,
+                message,
+                signature: vote.signature,
+            },
+        ));
+    }
+    out
+}
+
+/// Verifies every signature of a certificate one by one with `verify_strict`: the member's first.
+pub fn verify_cert_signatures(cert: &RedeemCert) -> Result<(), CertError> {
+    for (signer, m) in cert_signatures(cert) {
+        crate::crypto::verify(&m.key, &m.message, &m.signature).map_err(|e| signer.error(e))?;
+    }
+    Ok(())
 }
 
 /// Why the [`CertBuilder`] did not take a vote.

@@ -462,7 +462,7 @@ proptest! {
         let mut forged_member = signed.clone();
         forged_member.signature = w.members[1].0.sign(&order_id);
         attack(&w, "forged member signature", with_votes(good.clone(), forged_member),
-            Expect::Rule(|e| cert_error(e, |c| matches!(c, CertError::MemberSignature { .. }))))?;
+            Expect::Entry(|e| matches!(e, EntryError::BadCertificate { source: CertError::MemberSignature { .. }, .. })))?;
         attack(&w, "too few votes", with_votes(good[..q - 1].to_vec(), signed.clone()),
             Expect::Rule(|e| cert_error(e, |c| matches!(c, CertError::TooFewVotes { .. }))))?;
         let mut dup = good[..q - 1].to_vec();
@@ -477,7 +477,7 @@ proptest! {
         let mut forged = good.clone();
         forged[q - 1].signature.0[5] ^= 0x20;
         attack(&w, "forged vote", with_votes(forged, signed.clone()),
-            Expect::Rule(|e| cert_error(e, |c| matches!(c, CertError::BadVote { .. }))))?;
+            Expect::Entry(|e| matches!(e, EntryError::BadCertificate { source: CertError::BadVote { .. }, .. })))?;
         let mut unsorted = good;
         unsorted.reverse();
         if q > 1 {

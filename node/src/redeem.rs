@@ -125,10 +125,11 @@ async fn complete(node: &Arc<Node>, order: SignedOrder) -> Result<RedeemResponse
         return Err(ApiError::NoQuorum { got, needed, detail });
     }
     let votes = builder.count();
-    let cert = builder.finish().map_err(|e| ApiError::Internal(format!("certificate: {e}")))?.into_inner();
+    let verified = builder.finish().map_err(|e| ApiError::Internal(format!("certificate: {e}")))?;
+    let cert = verified.inner().clone();
     let order_id = cert.order.order.id();
     let points = cert.order.order.points;
-    let entry = node.writer.append(Record::Redeem(cert.clone())).await.map_err(|e| match append_error(e) {
+    let entry = node.writer.append_certificate(verified).await.map_err(|e| match append_error(e) {
         ApiError::BadRequest(m) => ApiError::Internal(format!("certified but not appended: {m}")),
         other => other,
     })?;

@@ -4,7 +4,7 @@
 
 use crate::p2p::{HeadAnnouncement, Request, Response};
 use crate::service::Node;
-use crate::writer::IngestReport;
+use crate::writer::{check_signatures, Checked, IngestReport};
 use coalition_core::ledger::{LedgerView, Missing};
 use coalition_core::record::PartnerId;
 use std::collections::BTreeSet;
@@ -120,34 +120,58 @@ pub async fn fetch_log(node: &Arc<Node>, peer: PartnerId, partner: PartnerId) {
     }
 }
 
+/// Fetches ranges of `partner`'s log from `peer` until it has no more. Pipelined: the next range is
+/// fetched and signature-checked (on the blocking pool) while the writer applies the current one,
+/// so catch-up spends a second core on signatures instead of waiting for them.
 async fn fetch_loop(node: &Arc<Node>, peer: PartnerId, partner: PartnerId) -> Result<(), String> {
-    loop {
-        let from = node.blocking(move |s| s.log_head(&partner)).await.map_err(|e| e.to_string())?.size;
-        let resp = node
-            .net
-            .request(peer, Request::GetRange { partner, from, limit: FETCH_BATCH })
-            .await
-            .map_err(|e| e.to_string())?;
-        let entries = match resp {
-            Response::Range { entries } => entries,
-            other => return Err(format!("unexpected answer: {other:?}")),
-        };
-        if entries.is_empty() {
+    let mut from = node.blocking(move |s| s.log_head(&partner)).await.map_err(|e| e.to_string())?.size;
+    let mut next = Some(tokio::spawn(fetch_checked(node.clone(), peer, partner, from)));
+    while let Some(fetching) = next.take() {
+        let (n, checked) = fetching.await.map_err(|e| e.to_string())??;
+        if n == 0 {
             return Ok(());
         }
-        if entries.iter().any(|e| e.entry.partner != partner) {
-            return Err("peer answered with entries of another log".into());
+        from = from.saturating_add(n as u64);
+        if n >= FETCH_BATCH as usize {
+            next = Some(tokio::spawn(fetch_checked(node.clone(), peer, partner, from)));
         }
-        let n = entries.len();
-        let report = node.writer.ingest(entries).await;
+        let report = node.writer.ingest_checked(checked).await;
         note_report(node, &report);
         if !report.bad.is_empty() || report.failure.is_some() || report.applied == 0 {
-            // Nothing moved: either the peer sent bad data or the entries wait on other logs. Stop;
-            // the next pass retries once the dependencies are here.
-            return Ok(());
-        }
-        if n < FETCH_BATCH as usize {
+            // Nothing moved: either the peer sent bad data or the entries wait on other logs. Stop
+            // (the range being fetched is dropped); the next pass retries once the dependencies
+            // are here.
+            if let Some(next) = next {
+                next.abort();
+            }
             return Ok(());
         }
     }
+    Ok(())
+}
+
+/// One range of `partner`'s log from position `from`, signatures checked: its length and entries.
+async fn fetch_checked(
+    node: Arc<Node>,
+    peer: PartnerId,
+    partner: PartnerId,
+    from: u64,
+) -> Result<(usize, Vec<Checked>), String> {
+    let resp = node
+        .net
+        .request(peer, Request::GetRange { partner, from, limit: FETCH_BATCH })
+        .await
+        .map_err(|e| e.to_string())?;
+    let entries = match resp {
+        Response::Range { entries } => entries,
+        other => return Err(format!("unexpected answer: {other:?}")),
+    };
+    if entries.iter().any(|e| e.entry.partner != partner) {
+        return Err("peer answered with entries of another log".into());
+    }
+    let n = entries.len();
+    let checked = tokio::task::spawn_blocking(move || check_signatures(entries))
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok((n, checked))
 }

@@ -11,8 +11,9 @@ use coalition_core::log::{EntryError, SignatureChecked};
 use coalition_core::memory::{IngestError, IngestOutcome, Ledger, Rejected};
 use coalition_core::quorum::{check_vote, VoteDecision, VoteError, VoteRefusal};
 use coalition_core::record::{
-    Epoch, EpochClose, Entry, PartnerId, Record, SignedEntry, SignedOrder, Timestamp, Vote,
+    Epoch, EpochClose, Entry, PartnerId, Record, RedeemCert, SignedEntry, SignedOrder, Timestamp, Vote,
 };
+use coalition_core::verified::Verified;
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 
@@ -64,9 +65,14 @@ pub struct IngestReport {
 }
 
 enum Command {
-    Append { record: Record, reply: oneshot::Sender<Result<SignedEntry, AppendError>> },
+    Append {
+        record: Record,
+        /// The record's certificate as verified when it was built, so it is not checked again.
+        cert: Option<Verified<RedeemCert>>,
+        reply: oneshot::Sender<Result<SignedEntry, AppendError>>,
+    },
     CloseDue { now: Timestamp, reply: oneshot::Sender<Result<Vec<SignedEntry>, AppendError>> },
-    Ingest { entries: Vec<SignedEntry>, reply: oneshot::Sender<IngestReport> },
+    Ingest { entries: Vec<Checked>, reply: oneshot::Sender<IngestReport> },
     Vote { order: SignedOrder, now: Timestamp, reply: oneshot::Sender<VoteOutcome> },
     Pending { reply: oneshot::Sender<(usize, Vec<(PartnerId, u64, Missing)>)> },
     PendingMinEpoch { reply: oneshot::Sender<Option<Epoch>> },
@@ -81,7 +87,8 @@ pub struct Writer {
 /// Starts the writer thread over `store`. It stops when every [`Writer`] is dropped.
 pub fn spawn(genesis: Arc<Genesis>, keypair: Arc<Keypair>, store: Store) -> (Writer, std::thread::JoinHandle<()>) {
     let (tx, rx) = mpsc::channel(1024);
-    let ledger = Ledger::new(genesis.as_ref().clone(), store, MAX_PENDING);
+    // Synced writes are deferred to one sync per group of commands (see `run`).
+    let ledger = Ledger::new(genesis.as_ref().clone(), store.deferring_sync(), MAX_PENDING);
     let handle = std::thread::Builder::new()
         .name("ledger-writer".into())
         .spawn(move || run(ledger, genesis, keypair, rx))
@@ -98,7 +105,16 @@ impl Writer {
 
     /// Appends a record to our own log; returns once it is durably stored (synced).
     pub async fn append(&self, record: Record) -> Result<SignedEntry, AppendError> {
-        self.call(|reply| Command::Append { record, reply }).await.unwrap_or(Err(AppendError::Closed))
+        self.call(|reply| Command::Append { record, cert: None, reply }).await.unwrap_or(Err(AppendError::Closed))
+    }
+
+    /// Appends a certificate this node built (its signatures were verified as the votes came in, so
+    /// they are not checked again); returns once it is durably stored.
+    pub async fn append_certificate(&self, cert: Verified<RedeemCert>) -> Result<SignedEntry, AppendError> {
+        let record = Record::Redeem(cert.inner().clone());
+        self.call(|reply| Command::Append { record, cert: Some(cert), reply })
+            .await
+            .unwrap_or(Err(AppendError::Closed))
     }
 
     /// Appends an `EpochClose` for every epoch of our log that has ended by `now`.
@@ -106,8 +122,15 @@ impl Writer {
         self.call(|reply| Command::CloseDue { now, reply }).await.unwrap_or(Err(AppendError::Closed))
     }
 
-    /// Ingests entries from a peer (in any order; a batch is signature-checked at once).
+    /// Ingests entries from a peer (in any order), checking their signatures first on the caller's
+    /// thread ([`check_signatures`]).
     pub async fn ingest(&self, entries: Vec<SignedEntry>) -> IngestReport {
+        self.ingest_checked(check_signatures(entries)).await
+    }
+
+    /// Ingests entries whose signatures were checked by [`check_signatures`], elsewhere than on the
+    /// writer thread: catch-up checks one range while the writer applies the one before.
+    pub async fn ingest_checked(&self, entries: Vec<Checked>) -> IngestReport {
         self.call(|reply| Command::Ingest { entries, reply }).await.unwrap_or_else(|| IngestReport {
             failure: Some("the node is shutting down".into()),
             ..IngestReport::default()
@@ -132,28 +155,89 @@ impl Writer {
     }
 }
 
+/// Commands executed before one shared disk sync, at most.
+const MAX_GROUP: usize = 256;
+
+/// A command's answer, held until the group's writes are durable.
+enum Reply {
+    Append(oneshot::Sender<Result<SignedEntry, AppendError>>, Result<SignedEntry, AppendError>),
+    CloseDue(oneshot::Sender<Result<Vec<SignedEntry>, AppendError>>, Result<Vec<SignedEntry>, AppendError>),
+    Ingest(oneshot::Sender<IngestReport>, IngestReport),
+    Vote(oneshot::Sender<VoteOutcome>, VoteOutcome),
+}
+
+impl Reply {
+    /// Sends the answer; if the group's sync failed, a failure instead of anything that promised
+    /// durability.
+    fn send(self, sync_failed: Option<&str>) {
+        let failed = |e: &str| format!("storage: the sync to disk failed: {e}");
+        match (self, sync_failed) {
+            (Reply::Append(tx, r), None) => drop(tx.send(r)),
+            (Reply::Append(tx, _), Some(e)) => drop(tx.send(Err(AppendError::Store(failed(e))))),
+            (Reply::CloseDue(tx, r), None) => drop(tx.send(r)),
+            (Reply::CloseDue(tx, _), Some(e)) => drop(tx.send(Err(AppendError::Store(failed(e))))),
+            (Reply::Ingest(tx, r), None) => drop(tx.send(r)),
+            (Reply::Ingest(tx, mut r), Some(e)) => {
+                r.failure = Some(failed(e));
+                drop(tx.send(r))
+            }
+            (Reply::Vote(tx, v), None) => drop(tx.send(v)),
+            (Reply::Vote(tx, _), Some(e)) => drop(tx.send(VoteOutcome::Failed(failed(e)))),
+        }
+    }
+}
+
+/// Group commit: takes every command already queued (up to [`MAX_GROUP`]), executes them in order
+/// over a store handle whose synced writes are deferred, syncs the write-ahead log once, and only
+/// then answers. Under load many votes and appends share one disk sync instead of queueing behind
+/// one sync each; alone, a command costs what it did. Nothing is answered before it is durable, and
+/// nothing of ours leaves the node before it is answered.
 fn run(mut ledger: Ledger<Store>, genesis: Arc<Genesis>, keypair: Arc<Keypair>, mut rx: mpsc::Receiver<Command>) {
     let me = PartnerId(keypair.public());
-    while let Some(cmd) = rx.blocking_recv() {
-        match cmd {
-            Command::Append { record, reply } => {
-                let _ = reply.send(append(&mut ledger, &keypair, me, record, now()));
+    let mut group = Vec::with_capacity(MAX_GROUP);
+    let mut replies = Vec::with_capacity(MAX_GROUP);
+    while let Some(first) = rx.blocking_recv() {
+        group.push(first);
+        while group.len() < MAX_GROUP {
+            match rx.try_recv() {
+                Ok(cmd) => group.push(cmd),
+                Err(_) => break,
             }
-            Command::CloseDue { now, reply } => {
-                let _ = reply.send(close_due(&mut ledger, &genesis, &keypair, me, now));
+        }
+        for cmd in group.drain(..) {
+            match cmd {
+                Command::Append { record, cert, reply } => {
+                    let appended = append(&mut ledger, &keypair, me, record, cert.as_ref(), now());
+                    replies.push(Reply::Append(reply, appended));
+                }
+                Command::CloseDue { now, reply } => {
+                    replies.push(Reply::CloseDue(reply, close_due(&mut ledger, &genesis, &keypair, me, now)));
+                }
+                Command::Ingest { entries, reply } => {
+                    replies.push(Reply::Ingest(reply, ingest(&mut ledger, entries)));
+                }
+                Command::Vote { order, now, reply } => {
+                    replies.push(Reply::Vote(reply, vote(&ledger, &genesis, &keypair, order, now)));
+                }
+                Command::PendingMinEpoch { reply } => {
+                    let _ = reply.send(ledger.pending_min_epoch());
+                }
+                Command::Pending { reply } => {
+                    let _ = reply.send((ledger.pending_len(), ledger.pending_missing()));
+                }
             }
-            Command::Ingest { entries, reply } => {
-                let _ = reply.send(ingest(&mut ledger, entries));
-            }
-            Command::Vote { order, now, reply } => {
-                let _ = reply.send(vote(&ledger, &genesis, &keypair, order, now));
-            }
-            Command::PendingMinEpoch { reply } => {
-                let _ = reply.send(ledger.pending_min_epoch());
-            }
-            Command::Pending { reply } => {
-                let _ = reply.send((ledger.pending_len(), ledger.pending_missing()));
-            }
+        }
+        let synced = ledger.store().sync_deferred();
+        if let Err(e) = &synced {
+            tracing::error!(error = %e, "the ledger writer cannot sync to disk; it stops, and the node must be restarted");
+        }
+        let failed = synced.as_ref().err().map(|e| e.to_string());
+        for reply in replies.drain(..) {
+            reply.send(failed.as_deref());
+        }
+        // What the disk did with the unsynced writes is unknown: stop taking commands.
+        if failed.is_some() {
+            return;
         }
     }
 }
@@ -171,6 +255,7 @@ fn append(
     keypair: &Keypair,
     me: PartnerId,
     record: Record,
+    cert: Option<&Verified<RedeemCert>>,
     time: Timestamp,
 ) -> Result<SignedEntry, AppendError> {
     let head = ledger.store().log_head(&me).map_err(|e| AppendError::Store(e.to_string()))?;
@@ -181,9 +266,10 @@ fn append(
         epoch: head.open_epoch,
         time: time.max(head.last_time),
         record,
-    }
-    .sign(keypair);
-    match ledger.ingest(entry.clone()) {
+    };
+    let checked = SignatureChecked::sign(entry, keypair, cert).map_err(|e| AppendError::Rejected(e.to_string()))?;
+    let entry = checked.entry().clone();
+    match ledger.ingest_presigned(checked) {
         Ok(IngestOutcome::Applied { .. }) => Ok(entry),
         Ok(IngestOutcome::Pending(missing)) => {
             // Our own record waits on something we do not hold (e.g. a certificate for an order whose
@@ -212,22 +298,27 @@ fn close_due(
         if now < genesis.epoch_end(epoch) {
             return Ok(closed);
         }
-        closed.push(append(ledger, keypair, me, Record::EpochClose(EpochClose { epoch }), now)?);
+        closed.push(append(ledger, keypair, me, Record::EpochClose(EpochClose { epoch }), None, now)?);
     }
 }
 
-fn ingest(ledger: &mut Ledger<Store>, entries: Vec<SignedEntry>) -> IngestReport {
-    let mut report = IngestReport::default();
-    // Catch-up batches are verified in one go; if any signature fails, fall back to one by one so the
-    // good entries before it still land and the bad one is named.
-    let checked: Vec<Result<SignatureChecked, EntryError>> = if entries.len() > 1 {
-        match SignatureChecked::verify_batch(entries.clone()) {
-            Ok(all) => all.into_iter().map(Ok).collect(),
-            Err(_) => entries.into_iter().map(SignatureChecked::verify).collect(),
-        }
+/// An entry from a peer after its signature check: what [`Writer::ingest_checked`] takes.
+pub type Checked = Result<SignatureChecked, EntryError>;
+
+/// Checks the signatures of entries from a peer, one result per entry. A range (catch-up) is
+/// verified in one batch, falling back to one by one if it fails so that the good entries still
+/// land and the bad one is named; a single entry (gossip) with `verify_strict`
+/// (docs/protocol.md, "Signatures").
+pub fn check_signatures(entries: Vec<SignedEntry>) -> Vec<Checked> {
+    if entries.len() > 1 {
+        SignatureChecked::verify_batch(entries)
     } else {
         entries.into_iter().map(SignatureChecked::verify).collect()
-    };
+    }
+}
+
+fn ingest(ledger: &mut Ledger<Store>, checked: Vec<Checked>) -> IngestReport {
+    let mut report = IngestReport::default();
     for c in checked {
         let result = match c {
             Ok(entry) => ledger.ingest_presigned(entry),
@@ -266,7 +357,8 @@ fn vote(ledger: &Ledger<Store>, genesis: &Genesis, keypair: &Keypair, order: Sig
         },
         Ok(VoteDecision::New { order_id }) => {
             let v = Vote::sign(order_id, keypair);
-            // Durable before it leaves this node: a restart must never let us vote twice.
+            // Durable before it leaves this node (the reply waits for the group's sync): a restart
+            // must never let us vote twice.
             match store.put_vote_synced(&member, seq, &v) {
                 Ok(stored) if stored == v => VoteOutcome::Given(v),
                 Ok(_) => VoteOutcome::Failed("a different vote was stored concurrently".into()),

@@ -161,6 +161,9 @@ impl LedgerStore for Store {
     }
 
     fn equivocation(&self, partner: &PartnerId) -> StoreResult<Option<Equivocation>> {
+        if !self.may_hold_fraud() {
+            return Ok(None);
+        }
         let prefix = keys::partner(partner);
         let mut found = None;
         self.scan_column(Column::Fraud, &prefix, &prefix, |key, value| {

@@ -47,6 +47,7 @@ use rocksdb::{
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 const MIB: usize = 1 << 20;
@@ -129,6 +130,9 @@ pub struct HistoryItem {
 #[derive(Clone)]
 pub struct Store {
     inner: Arc<Inner>,
+    /// Set on a handle made by [`Store::deferring_sync`] (and its clones): whether a write that
+    /// should be synced has been written without, and awaits [`Store::sync_deferred`].
+    deferred: Option<Arc<AtomicBool>>,
 }
 
 struct Inner {
@@ -139,6 +143,9 @@ struct Inner {
     /// Serialises writers, so check-and-set writes (votes, fraud proofs) and the commit's position
     /// check see no concurrent batch. Readers never take it.
     write_lock: Mutex<()>,
+    /// Whether any fraud proof may be stored: until one is, the ledger's per-entry "is this author
+    /// banned" question is answered without a scan.
+    fraud_held: AtomicBool,
 }
 
 impl std::fmt::Debug for Store {
@@ -199,15 +206,24 @@ impl Store {
         let db = DB::open_cf_descriptors(&db_opts, &path, descriptors)
             .map_err(|e| open_err(describe(e)))?;
         schema::check_or_init(&db, genesis_hash, me)?;
-        Ok(Store {
+        let store = Store {
+            deferred: None,
             inner: Arc::new(Inner {
                 db,
                 path,
                 genesis_hash,
                 me,
                 write_lock: Mutex::new(()),
+                fraud_held: AtomicBool::new(true),
             }),
-        })
+        };
+        let mut any_fraud = false;
+        store.scan_column(Column::Fraud, &[], &[], |_, _| {
+            any_fraud = true;
+            Ok(false)
+        })?;
+        store.inner.fraud_held.store(any_fraud, Ordering::Release);
+        Ok(store)
     }
 
     /// The data directory.
@@ -403,12 +419,14 @@ impl Store {
         self.write(batch, true, || format!("in-flight order {id}"))
     }
 
-    /// Forgets an in-flight redemption (certified, or given up), synced.
+    /// Forgets an in-flight redemption (certified, or given up). Not synced: if a crash undoes the
+    /// removal, the restarted node retries the order, finds it certified or refused, and removes it
+    /// again; a sync here would cost every redemption a second disk flush for nothing.
     pub fn remove_inflight(&self, order_id: &Hash) -> StoreResult<()> {
         let _guard = self.write_guard();
         let mut batch = self.batch();
         batch.delete(Column::Inflight, &keys::hash(order_id))?;
-        self.write(batch, true, || {
+        self.write(batch, false, || {
             format!("removal of in-flight order {order_id}")
         })
     }
@@ -430,12 +448,18 @@ impl Store {
         if self.get_raw(Column::Fraud, &key)?.is_some() {
             return Ok(false);
         }
+        self.inner.fraud_held.store(true, Ordering::Release);
         let mut batch = self.batch();
         batch.put(Column::Fraud, &key, proof)?;
         self.write(batch, true, || {
             format!("fraud proof {}/{}", proof.partner, proof.seq)
         })?;
         Ok(true)
+    }
+
+    /// Whether any fraud proof may be held (false: certainly none).
+    pub(crate) fn may_hold_fraud(&self) -> bool {
+        self.inner.fraud_held.load(Ordering::Acquire)
     }
 
     /// Every fraud proof held, by partner and position.
@@ -532,13 +556,50 @@ impl Store {
         }
     }
 
-    /// Writes one batch; `sync` waits for the write-ahead log to reach the disk.
+    /// A handle on the same database whose synced writes do not wait for the disk: they are written
+    /// at once (visible to readers, safe from a killed process) and made durable together by the next
+    /// [`Store::sync_deferred`]. For the ledger writer's group commit: one disk sync for every
+    /// command it has queued, and no reply before that sync.
+    pub fn deferring_sync(&self) -> Store {
+        Store {
+            inner: self.inner.clone(),
+            deferred: Some(Arc::new(AtomicBool::new(false))),
+        }
+    }
+
+    /// Makes every write deferred on this handle durable (one sync of the write-ahead log). Cheap
+    /// when nothing was deferred.
+    pub fn sync_deferred(&self) -> StoreResult<()> {
+        let Some(flag) = &self.deferred else {
+            return Ok(());
+        };
+        if flag.swap(false, Ordering::AcqRel) {
+            self.inner
+                .db
+                .flush_wal(true)
+                .map_err(|source| StoreError::Write {
+                    what: "the sync of the write-ahead log".into(),
+                    source,
+                })?;
+        }
+        Ok(())
+    }
+
+    /// Writes one batch; `sync` waits for the write-ahead log to reach the disk (or, on a
+    /// [`Store::deferring_sync`] handle, marks the sync as owed).
     fn write(
         &self,
         batch: Batch<'_>,
         sync: bool,
         what: impl FnOnce() -> String,
     ) -> StoreResult<()> {
+        let sync = match &self.deferred {
+            Some(flag) if sync => {
+                flag.store(true, Ordering::Release);
+                false
+            }
+            _ => sync,
+        };
         let mut opts = WriteOptions::default();
         opts.set_sync(sync);
         self.inner
