@@ -367,6 +367,16 @@ impl<'g> CertBuilder<'g> {
         self.order_id
     }
 
+    /// The order being certified.
+    pub fn order(&self) -> &SignedOrder {
+        &self.order
+    }
+
+    /// The coalition the certificate is for.
+    pub fn genesis(&self) -> &'g Genesis {
+        self.genesis
+    }
+
     /// Adds a vote after checking it is for this order, from a partner, and correctly signed. A
     /// second vote from the same partner is ignored.
     pub fn add(&mut self, vote: &Vote) -> Result<AddOutcome, AddVoteError> {

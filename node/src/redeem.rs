@@ -7,7 +7,8 @@ use crate::service::{append_error, Node};
 use crate::writer::{now, VoteOutcome};
 use coalition_client::types::{EntryRef, RedeemResponse};
 use coalition_core::hash::Hash;
-use coalition_core::quorum::CertBuilder;
+use coalition_core::genesis::Genesis;
+use coalition_core::quorum::{CertBuilder, CertError};
 use coalition_core::record::{PartnerId, Record, SignedOrder};
 use futures::stream::{FuturesUnordered, StreamExt};
 use std::sync::Arc;
@@ -32,9 +33,9 @@ pub async fn redeem(node: &Arc<Node>, token: &str) -> Result<RedeemResponse, Api
             node.name_of(&order.order.redeemer)
         )));
     }
-    order
-        .verify_signature()
-        .map_err(|e| ApiError::Refused { code: "bad_member_signature".into(), message: e.to_string() })?;
+    // The order's form and the member's signature, before anything is read or written.
+    let genesis = node.genesis.clone();
+    let builder = start(&genesis, order.clone())?;
     // A POS that retries an order already certified here gets the same receipt, not a second spend.
     if let Some(done) = already_certified(node, &order).await? {
         return Ok(done);
@@ -47,7 +48,7 @@ pub async fn redeem(node: &Arc<Node>, token: &str) -> Result<RedeemResponse, Api
     };
     let o2 = order.clone();
     node.blocking(move |s| s.put_inflight(&o2)).await?;
-    let result = complete(node, order.clone()).await;
+    let result = complete(node, builder).await;
     match &result {
         // Certified but not appended (our store failed): keep it in flight so it is appended later.
         Err(ApiError::Internal(_)) => {}
@@ -72,11 +73,21 @@ pub async fn redeem(node: &Arc<Node>, token: &str) -> Result<RedeemResponse, Api
     result
 }
 
-/// Gathers votes, forms the certificate, appends it.
-async fn complete(node: &Arc<Node>, order: SignedOrder) -> Result<RedeemResponse, ApiError> {
-    let genesis = node.genesis.clone();
-    let mut builder = CertBuilder::new(&genesis, order.clone())
-        .map_err(|e| ApiError::Refused { code: "malformed".into(), message: e.to_string() })?;
+/// Checks the order's form and the member's signature: the certificate builder for it.
+fn start(genesis: &Genesis, order: SignedOrder) -> Result<CertBuilder<'_>, ApiError> {
+    CertBuilder::new(genesis, order).map_err(|e| {
+        let code = match e {
+            CertError::MemberSignature { .. } => "bad_member_signature",
+            _ => "malformed",
+        };
+        ApiError::Refused { code: code.into(), message: e.to_string() }
+    })
+}
+
+/// Gathers votes for the builder's order, forms the certificate, appends it.
+async fn complete(node: &Arc<Node>, mut builder: CertBuilder<'_>) -> Result<RedeemResponse, ApiError> {
+    let genesis = builder.genesis();
+    let order = builder.order().clone();
     let needed = genesis.quorum();
     let n = genesis.n();
     let deadline = Instant::now() + node.vote_timeout;
@@ -285,7 +296,12 @@ pub async fn retry_inflight(node: Arc<Node>, every: Duration) {
                 let _ = node.blocking(move |s| s.remove_inflight(&id)).await;
                 continue;
             }
-            match complete(&node, order.clone()).await {
+            let genesis = node.genesis.clone();
+            let attempt = match start(&genesis, order.clone()) {
+                Ok(builder) => complete(&node, builder).await,
+                Err(e) => Err(e),
+            };
+            match attempt {
                 Ok(r) => {
                     tracing::info!(order = %id.short(), seq = r.entry.seq, "in-flight redemption certified");
                     node.metrics.certificates_formed.inc();
