@@ -117,6 +117,7 @@ pub fn run(args: &Args) -> Result<()> {
     write_json(
         &out,
         &json!({
+            "cores": std::thread::available_parallelism().map_or(1, |n| n.get()),
             "ed25519_verify_strict_per_sec": verify_single.round(),
             "ed25519_verify_batched_per_sec": verify_batched.round(),
             "ed25519_batch_size": BATCH,

@@ -125,6 +125,9 @@ impl LedgerView for MemoryLedger {
     fn member(&self, member: &MemberId) -> Result<MemberState, MemoryError> {
         Ok(self.members.get(member).copied().unwrap_or_default())
     }
+    fn has_lots(&self, member: &MemberId) -> Result<bool, MemoryError> {
+        Ok(self.member_lots.get(member).is_some_and(|ids| !ids.is_empty()))
+    }
     fn member_lots(&self, member: &MemberId) -> Result<Vec<Lot>, MemoryError> {
         let ids = self.member_lots.get(member).into_iter().flatten();
         Ok(ids.filter_map(|id| self.lots.get(id)).cloned().collect())

@@ -2,7 +2,7 @@
 //! arrival order does not matter, points are conserved, lots never go negative or above their points,
 //! and every attack is refused with its typed reason, leaving the state byte-identical.
 
-use coalition_core::crypto::Keypair;
+use coalition_core::crypto::{Keypair, PublicKey};
 use coalition_core::genesis::{Genesis, GenesisPartner, PointValue};
 use coalition_core::hash::Hash;
 use coalition_core::ledger::{Balance, LedgerView, Missing, RuleError};
@@ -499,6 +499,12 @@ proptest! {
         let zero = Issue { points: 0, ..w.new_issue(0, 0, 1, 100) };
         attack(&w, "zero-point issue", w.next_entry(0, Record::Issue(zero)),
             Expect::Rule(|e| matches!(e, RuleError::ZeroIssue { .. })))?;
+        // The identity point: a key nobody can sign with.
+        let mut identity = [0u8; 32];
+        identity[0] = 1;
+        let to_nobody = Issue { member: MemberId(PublicKey(identity)), ..w.new_issue(0, 0, 10, 100) };
+        attack(&w, "issue to an invalid key", w.next_entry(0, Record::Issue(to_nobody)),
+            Expect::Rule(|e| matches!(e, RuleError::BadMemberKey { .. })))?;
         let foreign_issue = w.new_issue(1, 0, 10, 100);
         attack(&w, "issue in another partner's name", w.next_entry(0, Record::Issue(foreign_issue)),
             Expect::Entry(|e| matches!(e, EntryError::IssuerMismatch { .. })))?;

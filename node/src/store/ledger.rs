@@ -33,6 +33,16 @@ impl LedgerView for Store {
             .unwrap_or_default())
     }
 
+    fn has_lots(&self, member: &MemberId) -> StoreResult<bool> {
+        let prefix = keys::member(member);
+        let mut any = false;
+        self.scan_column(Column::MemberLots, &prefix, &prefix, |_, _| {
+            any = true;
+            Ok(false)
+        })?;
+        Ok(any)
+    }
+
     fn member_lots(&self, member: &MemberId) -> StoreResult<Vec<Lot>> {
         let prefix = keys::member(member);
         let mut ids = Vec::new();
