@@ -99,8 +99,7 @@ impl Node {
         }
         let time = now();
         // Without a receipt reference, a random one keeps two identical purchases in one second
-        // apart; with one, a repeated submission of the same receipt at the same second is refused
-        // as a replay (same lot id).
+        // apart; with one, a POS retrying the same receipt gets the lot already issued for it.
         let reference = match &req.reference {
             Some(r) => reference_hash(r),
             None => reference_hash(&hex::encode(rand::random::<[u8; 16]>())),
@@ -114,7 +113,11 @@ impl Node {
             time,
         };
         let lot = issue.id();
-        let entry = self.writer.append(Record::Issue(issue)).await.map_err(append_error)?;
+        let entry = match self.writer.append(Record::Issue(issue)).await {
+            Ok(entry) => entry,
+            Err(AppendError::ReferenceUsed { lot }) => return self.reissue(lot, &req, lifetime).await,
+            Err(e) => return Err(append_error(e)),
+        };
         self.metrics.points_issued.inc_by(req.points);
         self.gossip_entry(entry.clone());
         Ok(IssueResponse {
@@ -122,6 +125,36 @@ impl Node {
             points: req.points,
             expires_at: time.saturating_add(lifetime),
             entry: EntryRef { partner: self.me, seq: entry.entry.seq, entry_id: entry.id() },
+        })
+    }
+
+    /// The receipt of the lot already issued with this request's reference, if the request is the
+    /// same (member, points, lifetime): a POS retry after a timeout. Anything else reusing the
+    /// reference is refused, since it would silently become a different purchase.
+    async fn reissue(&self, lot: coalition_core::hash::Hash, req: &IssueRequest, lifetime: u64) -> Result<IssueResponse, ApiError> {
+        let found = self
+            .blocking(move |s| match s.record_location(&lot)? {
+                Some(at) => Ok(s.entry(&at.partner, at.seq)?),
+                None => Ok(None),
+            })
+            .await?;
+        let Some(entry) = found else {
+            return Err(ApiError::Internal(format!("lot {lot} is indexed by its reference but not stored")));
+        };
+        let Record::Issue(issue) = &entry.entry.record else {
+            return Err(ApiError::Internal(format!("lot {lot}'s record is not an issue")));
+        };
+        let same = issue.member == req.member
+            && issue.points == req.points
+            && issue.expires_at.saturating_sub(issue.time) == lifetime;
+        if !same {
+            return Err(append_error(AppendError::ReferenceUsed { lot }));
+        }
+        Ok(IssueResponse {
+            lot,
+            points: issue.points,
+            expires_at: issue.expires_at,
+            entry: EntryRef { partner: entry.entry.partner, seq: entry.entry.seq, entry_id: entry.id() },
         })
     }
 
@@ -190,6 +223,12 @@ pub(crate) fn append_error(e: AppendError) -> ApiError {
         AppendError::Rejected(m) => ApiError::BadRequest(m),
         AppendError::Store(m) => ApiError::Internal(m),
         AppendError::Closed => ApiError::Unavailable("the node is shutting down".into()),
+        AppendError::ReferenceUsed { lot } => ApiError::Conflict {
+            code: "reference_reused",
+            message: format!(
+                "this receipt reference was already used for lot {lot}, with another member, amount or lifetime"
+            ),
+        },
     }
 }
 

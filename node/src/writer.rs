@@ -32,6 +32,12 @@ pub enum AppendError {
     /// The writer is gone (shutting down).
     #[error("the node is shutting down")]
     Closed,
+    /// An issue's receipt reference is already on one of our lots; nothing was written.
+    #[error("reference already used for lot {lot}")]
+    ReferenceUsed {
+        /// The lot issued with it.
+        lot: coalition_core::hash::Hash,
+    },
 }
 
 /// Why a vote was not given.
@@ -258,6 +264,14 @@ fn append(
     cert: Option<&Verified<RedeemCert>>,
     time: Timestamp,
 ) -> Result<SignedEntry, AppendError> {
+    if let Record::Issue(issue) = &record {
+        // Checked here, on the one thread that appends, so two retries of one receipt cannot both
+        // pass: the index is written in the same batch as the issue.
+        let used = ledger.store().own_issue_by_reference(&issue.reference);
+        if let Some(lot) = used.map_err(|e| AppendError::Store(e.to_string()))? {
+            return Err(AppendError::ReferenceUsed { lot });
+        }
+    }
     let head = ledger.store().log_head(&me).map_err(|e| AppendError::Store(e.to_string()))?;
     let entry = Entry {
         partner: me,

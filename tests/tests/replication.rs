@@ -541,6 +541,14 @@ fn keys_outside_the_genesis_cannot_connect_or_inject() -> Result<()> {
 
 /// Sends one bad request to node `i` and checks the answer: `status`, a JSON error body with `code`
 /// and a message containing `needle`.
+/// Seconds since the Unix epoch, as the nodes stamp their records.
+fn unix_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
 fn expect_error(
     c: &Cluster,
     i: usize,
@@ -590,7 +598,8 @@ fn bad_http_input_gets_a_json_error_and_changes_nothing() -> Result<()> {
     logged(&mut c, |c| {
         c.wait_connected(&ALL, Duration::from_secs(30))?;
         let member = new_members(1)[0];
-        issue(&c.client(2), member, 42, "seed".into())?;
+        let seed = issue(&c.client(2), member, 42, "seed".into())?;
+        let seed_done = unix_secs();
         let heads = c.wait_converged(&ALL, Duration::from_secs(30))?;
 
         let token = c.nodes[0].settings.api_token.clone();
@@ -772,6 +781,26 @@ fn bad_http_input_gets_a_json_error_and_changes_nothing() -> Result<()> {
             )?;
             assert_unchanged(c, &heads, &format!("POST {path} {body:.80}"))?;
         }
+        // A POS retrying a receipt (here in a later second than the first try, so the retry is a
+        // different record) gets the lot already issued; reusing the reference for a different
+        // purchase is refused. Neither moves the log.
+        wait_for("the clock to pass the seed issue's second", Duration::from_secs(5), || {
+            Ok((unix_secs() > seed_done).then_some(()))
+        })?;
+        let again = issue(&c.client(2), member, 42, "seed".into())?;
+        ensure!(again.lot == seed.lot, "a retried issue got lot {}, not {}", again.lot, seed.lot);
+        assert_unchanged(c, &heads, "a retried issue")?;
+        let bearer2 = format!("Bearer {}", c.nodes[2].settings.api_token);
+        let other = format!(r#"{{"member":"{m}","points":43,"reference":"seed"}}"#);
+        expect_error(
+            c,
+            2,
+            ("POST", "/v1/issue", &[json, ("Authorization", bearer2.as_str())], other.as_bytes()),
+            409,
+            "reference_reused",
+            "already used",
+        )?;
+        assert_unchanged(c, &heads, "a reused reference")?;
         for i in ALL {
             assert_eq!(
                 c.client(i).balance(&member)?.available,

@@ -31,6 +31,15 @@ pub enum ApiError {
         /// Explanation.
         message: String,
     },
+    /// The request reuses an identifier that already names something else (a receipt reference
+    /// on another issue); nothing changed.
+    #[error("{message}")]
+    Conflict {
+        /// Stable code.
+        code: &'static str,
+        /// Explanation.
+        message: String,
+    },
     /// Too few partners answered.
     #[error("no quorum: {got} of {needed} votes ({detail})")]
     NoQuorum {
@@ -57,6 +66,7 @@ impl ApiError {
             ApiError::TooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             ApiError::Refused { code, .. } => (StatusCode::UNPROCESSABLE_ENTITY, code.as_str()),
+            ApiError::Conflict { code, .. } => (StatusCode::CONFLICT, code),
             ApiError::NoQuorum { .. } => (StatusCode::SERVICE_UNAVAILABLE, "no_quorum"),
             ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),

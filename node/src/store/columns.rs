@@ -50,11 +50,15 @@ pub enum Column {
     Statements,
     /// Named keys (`schema_version`, `genesis_hash`, `partner`) describing the database itself.
     Meta,
+    /// `reference hash` → lot id: this node's own issues by their receipt reference, so a POS
+    /// retrying an issue gets the lot it already has. Added after schema 1 without a version bump:
+    /// RocksDB creates the missing column, and issues from before it are simply not indexed.
+    References,
 }
 
 impl Column {
     /// Every column, in a fixed order.
-    pub const ALL: [Column; 16] = [
+    pub const ALL: [Column; 17] = [
         Column::Entries,
         Column::Leaves,
         Column::Heads,
@@ -71,6 +75,7 @@ impl Column {
         Column::CheckpointSigs,
         Column::Statements,
         Column::Meta,
+        Column::References,
     ];
 
     /// The column family's name on disk. Stable: never change one.
@@ -92,6 +97,7 @@ impl Column {
             Column::CheckpointSigs => "checkpoint_sigs",
             Column::Statements => "statements",
             Column::Meta => "meta",
+            Column::References => "references",
         }
     }
 

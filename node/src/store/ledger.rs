@@ -166,8 +166,11 @@ impl LedgerStore for Store {
                 &row,
             )?;
         }
-        let sync = partner == self.me();
-        self.write(batch, sync, || format!("entry {partner}/{seq}"))
+        let own = partner == self.me();
+        if let (true, Record::Issue(issue)) = (own, &e.record) {
+            batch.put(Column::References, &keys::hash(&issue.reference), &issue.id())?;
+        }
+        self.write(batch, own, || format!("entry {partner}/{seq}"))
     }
 
     fn equivocation(&self, partner: &PartnerId) -> StoreResult<Option<Equivocation>> {

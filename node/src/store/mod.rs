@@ -462,6 +462,11 @@ impl Store {
         self.inner.fraud_held.load(Ordering::Acquire)
     }
 
+    /// The lot this node issued with receipt reference `reference` (hashed), if any.
+    pub fn own_issue_by_reference(&self, reference: &Hash) -> StoreResult<Option<Hash>> {
+        self.get(Column::References, &keys::hash(reference))
+    }
+
     /// Every fraud proof held, by partner and position.
     pub fn fraud_proofs(&self) -> StoreResult<Vec<Equivocation>> {
         self.collect(Column::Fraud, &[])
