@@ -16,19 +16,10 @@ use coalition_core::settlement::compute_statement;
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::io::{BufWriter, Write};
-use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
 const PARTNERS: usize = 4;
-
-/// Where our release binaries are: `COALITION_BIN_DIR`, else next to this executable.
-pub fn bin_dir() -> PathBuf {
-    if let Some(d) = std::env::var_os("COALITION_BIN_DIR") {
-        return PathBuf::from(d);
-    }
-    std::env::current_exe().ok().and_then(|e| e.parent().map(Path::to_path_buf)).unwrap_or_default()
-}
 
 fn applied(outcome: IngestOutcome) -> Result<()> {
     match outcome {
@@ -134,7 +125,7 @@ pub fn run(args: &Args) -> Result<()> {
         eprintln!("  kept the export and genesis in {}", keep.display());
     }
 
-    let cli = bin_dir().join("coalition");
+    let cli = coalition_tests::bin_dir().join("coalition");
     ensure!(cli.exists(), "{} not found", cli.display());
     let mut times = Vec::new();
     for _ in 0..runs.max(1) {

@@ -8,7 +8,6 @@
 //! Timed: `--concurrency` client threads submit the tokens (`POST /v1/redeem`) in a closed loop;
 //! latency is from submission to the certificate in the response.
 
-use crate::audit::bin_dir;
 use crate::world::{member_key, rss_of, secs, write_json};
 use crate::Args;
 use anyhow::{ensure, Context, Result};
@@ -48,11 +47,6 @@ pub fn run(args: &Args) -> Result<()> {
     let members_n: usize = args.num("members", 10_000usize)?;
     let concurrency: usize = args.num("concurrency", 64usize)?;
     let max_secs: u64 = args.num("max-secs", 30u64)?;
-    if std::env::var_os("COALITION_BIN_DIR").is_none() {
-        // The harness looks for the binaries there; ours sit next to this executable.
-        std::env::set_var("COALITION_BIN_DIR", bin_dir());
-    }
-
     let t = Instant::now();
     // Epochs of an hour: no epoch closes or seals during the run, as in production (a day).
     let cluster = Cluster::start(NODES, 3600).context("starting 4 nodes")?;

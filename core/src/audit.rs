@@ -253,42 +253,17 @@ impl Auditor {
         }
     }
 
-    /// Entries fed so far.
+    /// Entries verified and applied so far.
     pub fn entries(&self) -> u64 {
         self.entries
     }
 
     /// Takes the next frame.
     pub fn feed(&mut self, item: ExportItem) -> Result<(), AuditFailure> {
-        if self.trailer.is_some() {
-            return Err(failure("data after the trailer"));
-        }
         match item {
-            ExportItem::Header(h) => {
-                if self.header.is_some() {
-                    return Err(failure("two headers"));
-                }
-                if h.coalition != self.genesis.hash() {
-                    return Err(failure(format!(
-                        "the export is of coalition {}, the genesis given is {}",
-                        h.coalition.short(),
-                        self.genesis.hash().short()
-                    )));
-                }
-                let in_order = h.log_sizes.len() == self.genesis.partners.len()
-                    && h.log_sizes.iter().zip(&self.genesis.partners).all(|((p, _), g)| *p == g.id);
-                if !in_order {
-                    return Err(failure("header does not list the genesis partners in order"));
-                }
-                self.header = Some(h);
-                Ok(())
-            }
-            _ if self.header.is_none() => Err(failure("the export does not start with a header")),
+            ExportItem::Header(h) => self.take_header(h),
             ExportItem::Entry(e) => {
-                self.entries = self.entries.saturating_add(1);
-                if matches!(e.entry.record, Record::Redeem(_)) {
-                    self.certificates = self.certificates.saturating_add(1);
-                }
+                self.in_body()?;
                 self.batch.push(e);
                 if self.batch.len() >= BATCH {
                     self.flush()?;
@@ -296,6 +271,7 @@ impl Auditor {
                 Ok(())
             }
             ExportItem::Checkpoint(c) => {
+                self.in_body()?;
                 let epoch = c.checkpoint.epoch;
                 if self.checkpoints.insert(epoch, c).is_some() {
                     return Err(at_epoch(epoch, "two checkpoints for one epoch"));
@@ -303,6 +279,7 @@ impl Auditor {
                 Ok(())
             }
             ExportItem::Statement(s) => {
+                self.in_body()?;
                 let epoch = s.epoch;
                 if self.statements.insert(epoch, s).is_some() {
                     return Err(at_epoch(epoch, "two statements for one epoch"));
@@ -310,10 +287,45 @@ impl Auditor {
                 Ok(())
             }
             ExportItem::Trailer(t) => {
+                self.in_body()?;
                 self.trailer = Some(t);
                 Ok(())
             }
         }
+    }
+
+    fn take_header(&mut self, h: ExportHeader) -> Result<(), AuditFailure> {
+        if self.trailer.is_some() {
+            return Err(failure("data after the trailer"));
+        }
+        if self.header.is_some() {
+            return Err(failure("two headers"));
+        }
+        if h.coalition != self.genesis.hash() {
+            return Err(failure(format!(
+                "the export is of coalition {}, the genesis given is {}",
+                h.coalition.short(),
+                self.genesis.hash().short()
+            )));
+        }
+        let in_order = h.log_sizes.len() == self.genesis.partners.len()
+            && h.log_sizes.iter().zip(&self.genesis.partners).all(|((p, _), g)| *p == g.id);
+        if !in_order {
+            return Err(failure("header does not list the genesis partners in order"));
+        }
+        self.header = Some(h);
+        Ok(())
+    }
+
+    /// Every frame but the header comes after the header and before the trailer.
+    fn in_body(&self) -> Result<(), AuditFailure> {
+        if self.trailer.is_some() {
+            return Err(failure("data after the trailer"));
+        }
+        if self.header.is_none() {
+            return Err(failure("the export does not start with a header"));
+        }
+        Ok(())
     }
 
     /// Verifies and applies the buffered entries: one batch signature check, then the ledger rules.
@@ -327,6 +339,10 @@ impl Auditor {
     fn apply_checked(&mut self, checked: CheckedEntries) -> Result<(), AuditFailure> {
         for (epoch, c) in checked {
             let c = c.map_err(|e| self.signature_failure(epoch, e))?;
+            self.entries = self.entries.saturating_add(1);
+            if matches!(c.entry().entry.record, Record::Redeem(_)) {
+                self.certificates = self.certificates.saturating_add(1);
+            }
             let (p, s, ep) = (c.entry().entry.partner, c.entry().entry.seq, c.entry().entry.epoch);
             match self.ledger.ingest_presigned(c) {
                 Ok(IngestOutcome::Applied { rejected, .. }) => {
@@ -348,26 +364,14 @@ impl Auditor {
         Ok(())
     }
 
-    /// Takes a unit checked by a worker of [`verify_export`]: its entries (counted and applied in
-    /// order) and the other frames.
+    /// Takes a unit checked by a worker of [`verify_export`]: its entries (applied in order) and the
+    /// other frames.
     fn feed_checked(&mut self, unit: Vec<CheckedItem>) -> Result<(), AuditFailure> {
         for item in unit {
             match item {
                 CheckedItem::Other(item) => self.feed(item)?,
                 CheckedItem::Entries(checked) => {
-                    if self.trailer.is_some() {
-                        return Err(failure("data after the trailer"));
-                    }
-                    if self.header.is_none() {
-                        return Err(failure("the export does not start with a header"));
-                    }
-                    for (_, c) in &checked {
-                        self.entries = self.entries.saturating_add(1);
-                        let is_cert = c.as_ref().is_ok_and(|c| matches!(c.entry().entry.record, Record::Redeem(_)));
-                        if is_cert {
-                            self.certificates = self.certificates.saturating_add(1);
-                        }
-                    }
+                    self.in_body()?;
                     self.apply_checked(checked)?;
                 }
             }
@@ -568,6 +572,8 @@ fn check_signatures(batch: Vec<SignedEntry>) -> CheckedEntries {
 }
 
 /// A frame after a worker of [`verify_export`] has seen it.
+// Inline variants: each is built once and moved, like `ExportItem`.
+#[allow(clippy::large_enum_variant)]
 enum CheckedItem {
     /// A run of entries, signatures checked.
     Entries(CheckedEntries),

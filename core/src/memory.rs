@@ -264,6 +264,8 @@ impl<E: std::error::Error + 'static> IngestError<E> {
 }
 
 /// What [`Ledger::precheck`] found.
+// Inline variants: returned once and matched at once.
+#[allow(clippy::large_enum_variant)]
 enum Precheck {
     /// Nothing more to do.
     Done(IngestOutcome),

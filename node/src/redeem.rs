@@ -158,12 +158,7 @@ async fn complete(node: &Arc<Node>, mut builder: CertBuilder<'_>) -> Result<Rede
 /// The receipt of an order whose certificate is already in our log.
 async fn already_certified(node: &Arc<Node>, order: &SignedOrder) -> Result<Option<RedeemResponse>, ApiError> {
     let id = order.order.id();
-    let found = node
-        .blocking(move |s| match s.record_location(&id)? {
-            Some(loc) => Ok(s.entry(&loc.partner, loc.seq)?),
-            None => Ok(None),
-        })
-        .await?;
+    let found = node.blocking(move |s| s.record_entry(&id)).await?;
     Ok(found.and_then(|entry| match &entry.entry.record {
         Record::Redeem(cert) if cert.order == *order => Some(RedeemResponse {
             order_id: id,

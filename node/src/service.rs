@@ -132,12 +132,7 @@ impl Node {
     /// same (member, points, lifetime): a POS retry after a timeout. Anything else reusing the
     /// reference is refused, since it would silently become a different purchase.
     async fn reissue(&self, lot: coalition_core::hash::Hash, req: &IssueRequest, lifetime: u64) -> Result<IssueResponse, ApiError> {
-        let found = self
-            .blocking(move |s| match s.record_location(&lot)? {
-                Some(at) => Ok(s.entry(&at.partner, at.seq)?),
-                None => Ok(None),
-            })
-            .await?;
+        let found = self.blocking(move |s| s.record_entry(&lot)).await?;
         let Some(entry) = found else {
             return Err(ApiError::Internal(format!("lot {lot} is indexed by its reference but not stored")));
         };

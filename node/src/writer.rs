@@ -71,17 +71,20 @@ pub struct IngestReport {
 }
 
 enum Command {
-    Append {
-        record: Record,
-        /// The record's certificate as verified when it was built, so it is not checked again.
-        cert: Option<Verified<RedeemCert>>,
-        reply: oneshot::Sender<Result<SignedEntry, AppendError>>,
-    },
+    Append { what: ToAppend, reply: oneshot::Sender<Result<SignedEntry, AppendError>> },
     CloseDue { now: Timestamp, reply: oneshot::Sender<Result<Vec<SignedEntry>, AppendError>> },
     Ingest { entries: Vec<Checked>, reply: oneshot::Sender<IngestReport> },
     Vote { order: SignedOrder, now: Timestamp, reply: oneshot::Sender<VoteOutcome> },
     Pending { reply: oneshot::Sender<(usize, Vec<(PartnerId, u64, Missing)>)> },
     PendingMinEpoch { reply: oneshot::Sender<Option<Epoch>> },
+}
+
+/// A record for our own log.
+enum ToAppend {
+    /// Any record, all of its signatures checked when appended.
+    Record(Record),
+    /// A certificate this node built, verified vote by vote as it was built, so not checked again.
+    Certificate(Verified<RedeemCert>),
 }
 
 /// A handle to the writer thread. Cheap to clone.
@@ -111,14 +114,15 @@ impl Writer {
 
     /// Appends a record to our own log; returns once it is durably stored (synced).
     pub async fn append(&self, record: Record) -> Result<SignedEntry, AppendError> {
-        self.call(|reply| Command::Append { record, cert: None, reply }).await.unwrap_or(Err(AppendError::Closed))
+        self.call(|reply| Command::Append { what: ToAppend::Record(record), reply })
+            .await
+            .unwrap_or(Err(AppendError::Closed))
     }
 
     /// Appends a certificate this node built (its signatures were verified as the votes came in, so
     /// they are not checked again); returns once it is durably stored.
     pub async fn append_certificate(&self, cert: Verified<RedeemCert>) -> Result<SignedEntry, AppendError> {
-        let record = Record::Redeem(cert.inner().clone());
-        self.call(|reply| Command::Append { record, cert: Some(cert), reply })
+        self.call(|reply| Command::Append { what: ToAppend::Certificate(cert), reply })
             .await
             .unwrap_or(Err(AppendError::Closed))
     }
@@ -165,6 +169,8 @@ impl Writer {
 const MAX_GROUP: usize = 256;
 
 /// A command's answer, held until the group's writes are durable.
+// Inline variants: each is made once per command and moved once.
+#[allow(clippy::large_enum_variant)]
 enum Reply {
     Append(oneshot::Sender<Result<SignedEntry, AppendError>>, Result<SignedEntry, AppendError>),
     CloseDue(oneshot::Sender<Result<Vec<SignedEntry>, AppendError>>, Result<Vec<SignedEntry>, AppendError>),
@@ -212,8 +218,14 @@ fn run(mut ledger: Ledger<Store>, genesis: Arc<Genesis>, keypair: Arc<Keypair>, 
         }
         for cmd in group.drain(..) {
             match cmd {
-                Command::Append { record, cert, reply } => {
-                    let appended = append(&mut ledger, &keypair, me, record, cert.as_ref(), now());
+                Command::Append { what, reply } => {
+                    let appended = match what {
+                        ToAppend::Record(record) => append(&mut ledger, &keypair, me, record, None, now()),
+                        ToAppend::Certificate(cert) => {
+                            let record = Record::Redeem(cert.inner().clone());
+                            append(&mut ledger, &keypair, me, record, Some(&cert), now())
+                        }
+                    };
                     replies.push(Reply::Append(reply, appended));
                 }
                 Command::CloseDue { now, reply } => {

@@ -14,8 +14,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-/// Where the workspace's debug binaries are: next to the test executable's `deps/` directory, or
-/// `COALITION_BIN_DIR`.
+/// Where the workspace's binaries are: `COALITION_BIN_DIR`, else next to the running executable
+/// (for a test executable, next to its `deps/` directory): the debug build under tests, the release
+/// build under `coalition-bench`.
 pub fn bin_dir() -> PathBuf {
     if let Some(dir) = std::env::var_os("COALITION_BIN_DIR") {
         return PathBuf::from(dir);

@@ -34,13 +34,7 @@ impl LedgerView for Store {
     }
 
     fn has_lots(&self, member: &MemberId) -> StoreResult<bool> {
-        let prefix = keys::member(member);
-        let mut any = false;
-        self.scan_column(Column::MemberLots, &prefix, &prefix, |_, _| {
-            any = true;
-            Ok(false)
-        })?;
-        Ok(any)
+        self.any_under(Column::MemberLots, &keys::member(member))
     }
 
     fn member_lots(&self, member: &MemberId) -> StoreResult<Vec<Lot>> {

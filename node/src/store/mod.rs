@@ -217,11 +217,7 @@ impl Store {
                 fraud_held: AtomicBool::new(true),
             }),
         };
-        let mut any_fraud = false;
-        store.scan_column(Column::Fraud, &[], &[], |_, _| {
-            any_fraud = true;
-            Ok(false)
-        })?;
+        let any_fraud = store.any_under(Column::Fraud, &[])?;
         store.inner.fraud_held.store(any_fraud, Ordering::Release);
         Ok(store)
     }
@@ -345,6 +341,14 @@ impl Store {
     /// Where the issue with this lot id, or the redemption with this order id, was appended.
     pub fn record_location(&self, record: &Hash) -> StoreResult<Option<RecordLocation>> {
         self.get(Column::Records, &keys::hash(record))
+    }
+
+    /// The log entry holding the issue with this lot id, or the redemption with this order id.
+    pub fn record_entry(&self, record: &Hash) -> StoreResult<Option<SignedEntry>> {
+        match self.record_location(record)? {
+            Some(at) => self.entry(&at.partner, at.seq),
+            None => Ok(None),
+        }
     }
 
     /// The member's `limit` most recent history lines, oldest first.
@@ -671,6 +675,16 @@ impl Store {
             }
         }
         Ok(())
+    }
+
+    /// Whether `column` holds any key starting with `prefix`.
+    fn any_under(&self, column: Column, prefix: &[u8]) -> StoreResult<bool> {
+        let mut any = false;
+        self.scan_column(column, prefix, prefix, |_, _| {
+            any = true;
+            Ok(false)
+        })?;
+        Ok(any)
     }
 
     /// Every value under `prefix` in `column`, decoded, in key order.
