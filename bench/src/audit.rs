@@ -49,7 +49,9 @@ pub fn run(args: &Args) -> Result<()> {
         batch.push(logs[p].issue(&net, members[(k % members_n as u64) as usize], 100, now, k));
         now += 1;
         if batch.len() == BATCH || k + 1 == issues {
-            let checked = SignatureChecked::verify_batch(std::mem::take(&mut batch)).into_iter().collect::<Result<Vec<_>, _>>()?;
+            let checked = SignatureChecked::verify_batch(std::mem::take(&mut batch))
+                .into_iter()
+                .collect::<Result<Vec<_>, _>>()?;
             for c in checked {
                 applied(ledger.ingest_presigned(c)?)?;
             }
@@ -87,10 +89,20 @@ pub fn run(args: &Args) -> Result<()> {
     let store = ledger.store();
     let activity = epoch_activity(&net.genesis, 0, store.lots().values())?;
     let statement = compute_statement(&net.genesis, &activity, None)?;
-    let closes: BTreeMap<_, _> = (0..PARTNERS).map(|p| (net.pid(p), store.closes()[&(net.pid(p), 0)])).collect();
+    let closes: BTreeMap<_, _> = (0..PARTNERS)
+        .map(|p| (net.pid(p), store.closes()[&(net.pid(p), 0)]))
+        .collect();
     let checkpoint = Checkpoint::compute(&net.genesis, 0, &closes, None, statement.hash())?;
-    let signatures = net.partners.iter().take(3).map(|k| CheckpointSig::sign(&checkpoint, k)).collect();
-    let sealed = SealedCheckpoint { checkpoint, signatures };
+    let signatures = net
+        .partners
+        .iter()
+        .take(3)
+        .map(|k| CheckpointSig::sign(&checkpoint, k))
+        .collect();
+    let sealed = SealedCheckpoint {
+        checkpoint,
+        signatures,
+    };
     let build = t.elapsed();
 
     let dir = tempfile::tempdir()?;
@@ -99,8 +111,20 @@ pub fn run(args: &Args) -> Result<()> {
     let export_path = dir.path().join("ledger.export");
     let mut w = BufWriter::new(std::fs::File::create(&export_path)?);
     w.write_all(EXPORT_MAGIC)?;
-    let log_sizes: Vec<_> = sealed.checkpoint.logs.iter().map(|l| (l.partner, l.size)).collect();
-    write_item(&mut w, &ExportItem::Header(ExportHeader { coalition: net.genesis.hash(), epoch: 0, log_sizes: log_sizes.clone() }))?;
+    let log_sizes: Vec<_> = sealed
+        .checkpoint
+        .logs
+        .iter()
+        .map(|l| (l.partner, l.size))
+        .collect();
+    write_item(
+        &mut w,
+        &ExportItem::Header(ExportHeader {
+            coalition: net.genesis.hash(),
+            epoch: 0,
+            log_sizes: log_sizes.clone(),
+        }),
+    )?;
     let mut entries = 0u64;
     for (p, size) in &log_sizes {
         for e in &store.log(p)[..*size as usize] {
@@ -110,7 +134,14 @@ pub fn run(args: &Args) -> Result<()> {
     }
     write_item(&mut w, &ExportItem::Checkpoint(sealed))?;
     write_item(&mut w, &ExportItem::Statement(statement))?;
-    write_item(&mut w, &ExportItem::Trailer(ExportTrailer { entries, checkpoints: 1, statements: 1 }))?;
+    write_item(
+        &mut w,
+        &ExportItem::Trailer(ExportTrailer {
+            entries,
+            checkpoints: 1,
+            statements: 1,
+        }),
+    )?;
     w.flush()?;
     drop(w);
     let bytes = std::fs::metadata(&export_path)?.len();
@@ -139,12 +170,26 @@ pub fn run(args: &Args) -> Result<()> {
             .output()
             .context("running coalition audit verify")?;
         let elapsed = t.elapsed();
-        ensure!(o.status.success(), "coalition audit verify failed: {}", String::from_utf8_lossy(&o.stderr));
-        let v: serde_json::Value = serde_json::from_slice(&o.stdout).context("parsing audit verify --json")?;
+        ensure!(
+            o.status.success(),
+            "coalition audit verify failed: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let v: serde_json::Value =
+            serde_json::from_slice(&o.stdout).context("parsing audit verify --json")?;
         let verified = v.get("entries").and_then(|e| e.as_u64());
-        ensure!(verified == Some(entries), "audit verified {verified:?} entries, expected {entries}: {v}");
-        ensure!(v.get("verdict").and_then(|e| e.as_str()) == Some("ok"), "audit verdict is not ok: {v}");
-        eprintln!("  coalition audit verify: {entries} entries in {:.2} s", elapsed.as_secs_f64());
+        ensure!(
+            verified == Some(entries),
+            "audit verified {verified:?} entries, expected {entries}: {v}"
+        );
+        ensure!(
+            v.get("verdict").and_then(|e| e.as_str()) == Some("ok"),
+            "audit verdict is not ok: {v}"
+        );
+        eprintln!(
+            "  coalition audit verify: {entries} entries in {:.2} s",
+            elapsed.as_secs_f64()
+        );
         times.push(elapsed);
     }
     times.sort();

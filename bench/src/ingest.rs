@@ -6,7 +6,9 @@
 //!
 //! `memory` does the same with a million issues generated on the fly and reports the peak RSS.
 
-use crate::world::{member_ids, partner_key, rss_of, secs, write_json, LogBuilder, Net, BATCH, START};
+use crate::world::{
+    member_ids, partner_key, rss_of, secs, write_json, LogBuilder, Net, BATCH, START,
+};
 use crate::Args;
 use anyhow::{ensure, Context, Result};
 use coalition_core::encoding::{decode, encode};
@@ -21,9 +23,16 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// The node under test: partner 0, with its writer thread over a fresh store in `dir`.
-fn start_node(net: &Net, dir: &std::path::Path) -> Result<(Store, Writer, std::thread::JoinHandle<()>)> {
+fn start_node(
+    net: &Net,
+    dir: &std::path::Path,
+) -> Result<(Store, Writer, std::thread::JoinHandle<()>)> {
     let store = Store::open(dir, net.genesis.hash(), net.pid(0)).context("opening the store")?;
-    let (w, h) = writer::spawn(Arc::new(net.genesis.clone()), Arc::new(partner_key(0)), store.clone());
+    let (w, h) = writer::spawn(
+        Arc::new(net.genesis.clone()),
+        Arc::new(partner_key(0)),
+        store.clone(),
+    );
     Ok((store, w, h))
 }
 
@@ -32,7 +41,10 @@ fn ingest_range(w: &Writer, entries: Vec<writer::Checked>) -> Result<()> {
     let n = entries.len();
     let report = block_on(w.ingest_checked(entries));
     ensure!(
-        report.applied == n && report.failure.is_none() && report.bad.is_empty() && report.missing.is_empty(),
+        report.applied == n
+            && report.failure.is_none()
+            && report.bad.is_empty()
+            && report.missing.is_empty(),
         "ingest of {n} entries: applied {}, failure {:?}, bad {:?}, waiting {:?}",
         report.applied,
         report.failure,
@@ -74,7 +86,8 @@ pub fn run(args: &Args) -> Result<()> {
             let mut decode_time = Duration::ZERO;
             for chunk in ranges {
                 let d = Instant::now();
-                let entries: Vec<SignedEntry> = chunk.iter().map(|b| decode(b)).collect::<Result<_, _>>()?;
+                let entries: Vec<SignedEntry> =
+                    chunk.iter().map(|b| decode(b)).collect::<Result<_, _>>()?;
                 decode_time += d.elapsed();
                 if tx.send(writer::check_signatures(entries)).is_err() {
                     break;
@@ -85,15 +98,24 @@ pub fn run(args: &Args) -> Result<()> {
         for checked in rx {
             ingest_range(&w, checked)?;
         }
-        checker.join().map_err(|_| anyhow::anyhow!("the checking thread panicked"))?
+        checker
+            .join()
+            .map_err(|_| anyhow::anyhow!("the checking thread panicked"))?
     })?;
     let elapsed = t.elapsed();
     let head = LedgerView::log_head(&store, &net.pid(1))?;
-    ensure!(head.size == n, "log of partner 1 holds {} entries, expected {n}", head.size);
+    ensure!(
+        head.size == n,
+        "log of partner 1 holds {} entries, expected {n}",
+        head.size
+    );
     drop(w);
     handle.join().ok();
     let rate = n as f64 / elapsed.as_secs_f64();
-    eprintln!("  ingested {n} entries in {:.1} s: {rate:.0}/s", elapsed.as_secs_f64());
+    eprintln!(
+        "  ingested {n} entries in {:.1} s: {rate:.0}/s",
+        elapsed.as_secs_f64()
+    );
     drop(store);
 
     // Where the time goes: the same steps one by one, on the first `sample` entries, into a fresh
@@ -105,10 +127,13 @@ pub fn run(args: &Args) -> Result<()> {
     let t_all = Instant::now();
     for chunk in wire[..sample].chunks(BATCH) {
         let s = Instant::now();
-        let entries: Vec<SignedEntry> = chunk.iter().map(|b| decode(b)).collect::<Result<_, _>>()?;
+        let entries: Vec<SignedEntry> =
+            chunk.iter().map(|b| decode(b)).collect::<Result<_, _>>()?;
         t_dec += s.elapsed();
         let s = Instant::now();
-        let checked = SignatureChecked::verify_batch(entries).into_iter().collect::<Result<Vec<_>, _>>()?;
+        let checked = SignatureChecked::verify_batch(entries)
+            .into_iter()
+            .collect::<Result<Vec<_>, _>>()?;
         t_ver += s.elapsed();
         for c in checked {
             let s = Instant::now();
@@ -169,7 +194,15 @@ pub fn memory(args: &Args) -> Result<()> {
         let s = Instant::now();
         let end = (i + BATCH as u64).min(lots);
         let chunk: Vec<SignedEntry> = (i..end)
-            .map(|k| log.issue(&net, members[(k % members.len() as u64) as usize], 1 + k % 500, START + k, k))
+            .map(|k| {
+                log.issue(
+                    &net,
+                    members[(k % members.len() as u64) as usize],
+                    1 + k % 500,
+                    START + k,
+                    k,
+                )
+            })
             .collect();
         sign_time += s.elapsed();
         ingest_range(&w, writer::check_signatures(chunk))?;
@@ -186,13 +219,23 @@ pub fn memory(args: &Args) -> Result<()> {
     }
     ensure!(seen > 0, "no lots read back");
     let head = LedgerView::log_head(&store, &net.pid(1))?;
-    ensure!(head.size == lots, "log holds {} entries, expected {lots}", head.size);
+    ensure!(
+        head.size == lots,
+        "log holds {} entries, expected {lots}",
+        head.size
+    );
     let (hwm, rss) = rss_of(None).context("reading /proc/self/status")?;
     drop(w);
     handle.join().ok();
     let disk = dir_size(dir.path());
     let mib = |b: u64| (b as f64 / (1 << 20) as f64 * 10.0).round() / 10.0;
-    eprintln!("  {lots} lots in {:.0} s; peak RSS {} MiB, RSS now {} MiB, on disk {} MiB", elapsed.as_secs_f64(), mib(hwm), mib(rss), mib(disk));
+    eprintln!(
+        "  {lots} lots in {:.0} s; peak RSS {} MiB, RSS now {} MiB, on disk {} MiB",
+        elapsed.as_secs_f64(),
+        mib(hwm),
+        mib(rss),
+        mib(disk)
+    );
     write_json(
         &out,
         &json!({

@@ -1,7 +1,7 @@
 //! The machine's limits, on one core: ed25519 verification (single `verify_strict` and batched),
 //! blake3 over a record-sized input, RocksDB synced write batches.
 
-use crate::world::{median_of, rate, write_json, Net, LogBuilder, BATCH};
+use crate::world::{median_of, rate, write_json, LogBuilder, Net, BATCH};
 use crate::Args;
 use anyhow::{anyhow, Context, Result};
 use coalition_core::crypto::{self, Keypair, SignedMessage};
@@ -72,7 +72,8 @@ pub fn run(args: &Args) -> Result<()> {
     let core_single = median_of(runs, || {
         rate(window, BATCH as u64, || {
             for w in &wrapped {
-                crypto::verify(&w.key, &w.message, &w.signature).map_err(|e| anyhow!("verify: {e:?}"))?;
+                crypto::verify(&w.key, &w.message, &w.signature)
+                    .map_err(|e| anyhow!("verify: {e:?}"))?;
             }
             Ok(())
         })
@@ -112,7 +113,9 @@ pub fn run(args: &Args) -> Result<()> {
     eprintln!("  entry id (encode + blake3): {entry_id_rate:.0}/s");
 
     let (rocks_1, rocks_8, batch_bytes) = rocksdb_synced(window, runs)?;
-    eprintln!("  RocksDB synced write batches: {rocks_1:.0}/s (1 writer), {rocks_8:.0}/s (8 writers)");
+    eprintln!(
+        "  RocksDB synced write batches: {rocks_1:.0}/s (1 writer), {rocks_8:.0}/s (8 writers)"
+    );
 
     write_json(
         &out,
@@ -187,7 +190,10 @@ fn rocksdb_synced(window: Duration, runs: usize) -> Result<(f64, f64, usize)> {
                     })
                 })
                 .collect();
-            handles.into_iter().map(|h| h.join().map_err(|_| anyhow!("writer thread panicked"))?).collect()
+            handles
+                .into_iter()
+                .map(|h| h.join().map_err(|_| anyhow!("writer thread panicked"))?)
+                .collect()
         })?;
         Ok(counts.iter().sum::<u64>() as f64 / started.elapsed().as_secs_f64())
     })?;

@@ -35,8 +35,12 @@ impl Args {
         let mut values = BTreeMap::new();
         let mut it = rest.iter();
         while let Some(k) = it.next() {
-            let Some(key) = k.strip_prefix("--") else { bail!("unexpected argument {k:?}") };
-            let v = it.next().with_context(|| format!("--{key} needs a value"))?;
+            let Some(key) = k.strip_prefix("--") else {
+                bail!("unexpected argument {k:?}")
+            };
+            let v = it
+                .next()
+                .with_context(|| format!("--{key} needs a value"))?;
             values.insert(key.to_string(), v.clone());
         }
         Ok(Args { values })
@@ -49,7 +53,9 @@ impl Args {
 
     /// A required path option.
     pub fn path(&self, key: &str) -> Result<PathBuf> {
-        self.str(key).map(PathBuf::from).with_context(|| format!("--{key} is required"))
+        self.str(key)
+            .map(PathBuf::from)
+            .with_context(|| format!("--{key} is required"))
     }
 
     /// A number option with a default.
@@ -67,7 +73,9 @@ impl Args {
 fn main() {
     let argv: Vec<String> = std::env::args().skip(1).collect();
     let Some((cmd, rest)) = argv.split_first() else {
-        eprintln!("usage: coalition-bench <limits|ingest|memory|audit|redeem|pg|report> [--key value]...");
+        eprintln!(
+            "usage: coalition-bench <limits|ingest|memory|audit|redeem|pg|report> [--key value]..."
+        );
         std::process::exit(2);
     };
     let result = Args::parse(rest).and_then(|args| match cmd.as_str() {

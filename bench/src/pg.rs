@@ -92,8 +92,11 @@ fn check(what: &str, o: &Output) -> Result<()> {
 fn number_after(text: &str, key: &str) -> Option<f64> {
     let line = text.lines().find(|l| l.contains(key))?;
     let rest = &line[line.find(key)? + key.len()..];
-    let num: String =
-        rest.trim_start().chars().take_while(|c| c.is_ascii_digit() || *c == '.').collect();
+    let num: String = rest
+        .trim_start()
+        .chars()
+        .take_while(|c| c.is_ascii_digit() || *c == '.')
+        .collect();
     num.parse().ok()
 }
 
@@ -108,7 +111,10 @@ fn logged_latencies(dir: &Path) -> Result<Vec<u64>> {
         let text = std::fs::read_to_string(e.path())?;
         // client_id transaction_no time script_no time_epoch time_us [...]; time is µs, or
         // "failed"/"skipped".
-        lat.extend(text.lines().filter_map(|l| l.split_whitespace().nth(2)?.parse::<u64>().ok()));
+        lat.extend(
+            text.lines()
+                .filter_map(|l| l.split_whitespace().nth(2)?.parse::<u64>().ok()),
+        );
         std::fs::remove_file(e.path()).ok();
     }
     lat.sort_unstable();
@@ -135,7 +141,12 @@ struct Pg {
 
 impl Pg {
     fn conn(&self, c: &mut Command) {
-        c.arg("-h").arg(&self.host).arg("-p").arg(self.port.to_string()).arg("-U").arg(&self.user);
+        c.arg("-h")
+            .arg(&self.host)
+            .arg("-p")
+            .arg(self.port.to_string())
+            .arg("-U")
+            .arg(&self.user);
     }
 
     fn psql(&self, sql: &str) -> Result<()> {
@@ -181,8 +192,10 @@ impl Pg {
         let elapsed = started.elapsed();
         check("pgbench", &o)?;
         let text = String::from_utf8_lossy(&o.stdout);
-        let tps = number_after(&text, "tps =").with_context(|| format!("no tps in pgbench output:\n{text}"))?;
-        let transactions = number_after(&text, "number of transactions actually processed:").unwrap_or(0.0) as u64;
+        let tps = number_after(&text, "tps =")
+            .with_context(|| format!("no tps in pgbench output:\n{text}"))?;
+        let transactions =
+            number_after(&text, "number of transactions actually processed:").unwrap_or(0.0) as u64;
         let failed = number_after(&text, "number of failed transactions:").unwrap_or(0.0) as u64;
         let lat = logged_latencies(&logs)?;
         let run = Run {
@@ -236,7 +249,10 @@ pub fn run(args: &Args) -> Result<()> {
     let t = Instant::now();
     pg.psql(SCHEMA)?;
     let load = t.elapsed();
-    eprintln!("  loaded {members} members with one lot each in {:.1} s", load.as_secs_f64());
+    eprintln!(
+        "  loaded {members} members with one lot each in {:.1} s",
+        load.as_secs_f64()
+    );
     let earn = pg.pgbench("earn", EARN, earn_clients, duration)?;
     let redeem = pg.pgbench("redeem", REDEEM, redeem_clients, duration)?;
     let version = Command::new(pg.bindir.join("pgbench"))

@@ -30,7 +30,10 @@ const REDEEM_POINTS: u64 = 10;
 
 /// Seconds since the Unix epoch.
 fn unix_now() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 /// The `q`-quantile of sorted durations, in milliseconds.
@@ -59,7 +62,8 @@ pub fn run(args: &Args) -> Result<()> {
     let keys: Vec<Keypair> = (0..members_n as u32).map(member_key).collect();
     let ids: Vec<MemberId> = keys.iter().map(|k| MemberId(k.public())).collect();
     let t = Instant::now();
-    let lots: Mutex<Vec<Option<(coalition_core::hash::Hash, u64)>>> = Mutex::new(vec![None; members_n]);
+    let lots: Mutex<Vec<Option<(coalition_core::hash::Hash, u64)>>> =
+        Mutex::new(vec![None; members_n]);
     let next = AtomicUsize::new(0);
     std::thread::scope(|s| -> Result<()> {
         let handles: Vec<_> = (0..16)
@@ -77,23 +81,31 @@ pub fn run(args: &Args) -> Result<()> {
                             reference: Some(format!("bench purchase {k}")),
                             expires_in_secs: Some(30 * 86_400),
                         })?;
-                        lots.lock().unwrap_or_else(|e| e.into_inner())[k] = Some((r.lot, r.expires_at));
+                        lots.lock().unwrap_or_else(|e| e.into_inner())[k] =
+                            Some((r.lot, r.expires_at));
                     }
                 })
             })
             .collect();
         for h in handles {
-            h.join().map_err(|_| anyhow::anyhow!("issuing thread panicked"))??;
+            h.join()
+                .map_err(|_| anyhow::anyhow!("issuing thread panicked"))??;
         }
         Ok(())
     })?;
     let issue_secs = t.elapsed();
     let issue_rate = members_n as f64 / issue_secs.as_secs_f64();
-    eprintln!("  issued {members_n} lots in {:.1} s ({issue_rate:.0}/s)", issue_secs.as_secs_f64());
+    eprintln!(
+        "  issued {members_n} lots in {:.1} s ({issue_rate:.0}/s)",
+        issue_secs.as_secs_f64()
+    );
     let t = Instant::now();
     cluster.wait_converged(&all, Duration::from_secs(300))?;
     let converge_secs = t.elapsed();
-    eprintln!("  replicas converged {:.1} s later", converge_secs.as_secs_f64());
+    eprintln!(
+        "  replicas converged {:.1} s later",
+        converge_secs.as_secs_f64()
+    );
 
     // Members sign their orders (not timed: a wallet does this before reaching the till).
     let now = unix_now();
@@ -101,7 +113,11 @@ pub fn run(args: &Args) -> Result<()> {
     let mut tokens: Vec<(usize, String)> = Vec::with_capacity(members_n);
     for (k, key) in keys.iter().enumerate() {
         let (lot, expires_at) = lots[k].context("member without a lot")?;
-        let candidates = [LotCandidate { id: lot, remaining: LOT_POINTS, expires_at }];
+        let candidates = [LotCandidate {
+            id: lot,
+            remaining: LOT_POINTS,
+            expires_at,
+        }];
         let redeemer = (k + 1) % NODES;
         let order = RedeemOrder {
             member: ids[k],
@@ -118,7 +134,8 @@ pub fn run(args: &Args) -> Result<()> {
     // Timed: a closed loop of `concurrency` members at the tills.
     let next = AtomicUsize::new(0);
     let deadline = Duration::from_secs(max_secs);
-    let results: Mutex<(Vec<Duration>, BTreeMap<String, u64>)> = Mutex::new((Vec::new(), BTreeMap::new()));
+    let results: Mutex<(Vec<Duration>, BTreeMap<String, u64>)> =
+        Mutex::new((Vec::new(), BTreeMap::new()));
     let t = Instant::now();
     std::thread::scope(|s| {
         for _ in 0..concurrency {
@@ -136,7 +153,11 @@ pub fn run(args: &Args) -> Result<()> {
                     match clients[*node].redeem(token) {
                         Ok(r) if r.votes >= 3 => lat.push(sent.elapsed()),
                         Ok(r) => *errors.entry(format!("only {} votes", r.votes)).or_default() += 1,
-                        Err(e) => *errors.entry(e.code().unwrap_or("transport").to_string()).or_default() += 1,
+                        Err(e) => {
+                            *errors
+                                .entry(e.code().unwrap_or("transport").to_string())
+                                .or_default() += 1
+                        }
                     }
                 }
                 let mut g = results.lock().unwrap_or_else(|e| e.into_inner());
@@ -151,7 +172,11 @@ pub fn run(args: &Args) -> Result<()> {
     let (mut lat, errors) = results.into_inner().unwrap_or_else(|e| e.into_inner());
     lat.sort();
     let ok = lat.len();
-    ensure!(ok > 0, "no redemption succeeded: {errors:?}\n{}", cluster.log_tails(20));
+    ensure!(
+        ok > 0,
+        "no redemption succeeded: {errors:?}\n{}",
+        cluster.log_tails(20)
+    );
     let rate = ok as f64 / wall.as_secs_f64();
     let (p50, p99) = (quantile_ms(&lat, 0.50), quantile_ms(&lat, 0.99));
     eprintln!(
@@ -163,11 +188,20 @@ pub fn run(args: &Args) -> Result<()> {
     let node_hwm: Vec<f64> = cluster
         .nodes
         .iter()
-        .map(|n| n.child.as_ref().and_then(|c| rss_of(Some(c.id()))).map(|r| r.0).unwrap_or(0))
+        .map(|n| {
+            n.child
+                .as_ref()
+                .and_then(|c| rss_of(Some(c.id())))
+                .map(|r| r.0)
+                .unwrap_or(0)
+        })
         .map(|b| (b as f64 / (1 << 20) as f64 * 10.0).round() / 10.0)
         .collect();
     let t = Instant::now();
-    let converged_after = cluster.wait_converged(&all, Duration::from_secs(120)).map(|_| secs(t.elapsed())).ok();
+    let converged_after = cluster
+        .wait_converged(&all, Duration::from_secs(120))
+        .map(|_| secs(t.elapsed()))
+        .ok();
 
     write_json(
         &out,

@@ -41,7 +41,10 @@ fn load(dir: &Path, name: &str) -> Result<Value, String> {
 
 fn num(v: &Result<Value, String>, ptr: &str) -> Result<f64, String> {
     match v {
-        Ok(v) => v.pointer(ptr).and_then(Value::as_f64).ok_or_else(|| format!("no {ptr} in output")),
+        Ok(v) => v
+            .pointer(ptr)
+            .and_then(Value::as_f64)
+            .ok_or_else(|| format!("no {ptr} in output")),
         Err(e) => Err(e.clone()),
     }
 }
@@ -89,37 +92,88 @@ fn verdict(met: Option<bool>) -> &'static str {
     }
 }
 
-fn row(key: &'static str, figure: impl Into<String>, value: Result<f64, String>, unit: &str) -> Row {
+fn row(
+    key: &'static str,
+    figure: impl Into<String>,
+    value: Result<f64, String>,
+    unit: &str,
+) -> Row {
     let (measured, value) = match value {
         Ok(v) => (format!("{}{unit}", fmt_int(v)), Some(v)),
         Err(e) => (format!("not measured: {e}"), None),
     };
-    Row { key, figure: figure.into(), measured, value, reference: String::new(), target: String::new(), verdict: "-" }
+    Row {
+        key,
+        figure: figure.into(),
+        measured,
+        value,
+        reference: String::new(),
+        target: String::new(),
+        verdict: "-",
+    }
 }
 
 pub fn run(args: &Args) -> Result<()> {
     let dir = args.path("parts")?;
     let json_path = args.path("json")?;
     let run_secs: Option<f64> = args.str("secs").and_then(|s| s.parse().ok());
-    let parts: Vec<(&str, Result<Value, String>)> = PARTS.iter().map(|n| (*n, load(&dir, n))).collect();
-    let get = |name: &str| parts.iter().find(|p| p.0 == name).map(|p| p.1.clone()).unwrap_or(Err("not run".into()));
-    let (limits, ingest, redeem, audit, pg, memory) =
-        (get("limits"), get("ingest"), get("redeem"), get("audit"), get("pg"), get("memory"));
+    let parts: Vec<(&str, Result<Value, String>)> =
+        PARTS.iter().map(|n| (*n, load(&dir, n))).collect();
+    let get = |name: &str| {
+        parts
+            .iter()
+            .find(|p| p.0 == name)
+            .map(|p| p.1.clone())
+            .unwrap_or(Err("not run".into()))
+    };
+    let (limits, ingest, redeem, audit, pg, memory) = (
+        get("limits"),
+        get("ingest"),
+        get("redeem"),
+        get("audit"),
+        get("pg"),
+        get("memory"),
+    );
     let mut rows = Vec::new();
 
     // 1. Limits.
-    rows.push(row("ed25519_verify", "ed25519 verify_strict, 1 core", num(&limits, "/ed25519_verify_strict_per_sec"), "/s"));
+    rows.push(row(
+        "ed25519_verify",
+        "ed25519 verify_strict, 1 core",
+        num(&limits, "/ed25519_verify_strict_per_sec"),
+        "/s",
+    ));
     let batched = num(&limits, "/ed25519_verify_batched_per_sec");
-    rows.push(row("ed25519_verify_batched", "ed25519 batched verify (512), 1 core", batched.clone(), "/s"));
-    rows.push(row("blake3", "blake3 of 300 B (one record), 1 core", num(&limits, "/blake3_per_sec"), "/s"));
-    let mut r = row("rocksdb_synced", "RocksDB synced write batches (8 puts)", num(&limits, "/rocksdb_synced_batches_per_sec"), "/s");
+    rows.push(row(
+        "ed25519_verify_batched",
+        "ed25519 batched verify (512), 1 core",
+        batched.clone(),
+        "/s",
+    ));
+    rows.push(row(
+        "blake3",
+        "blake3 of 300 B (one record), 1 core",
+        num(&limits, "/blake3_per_sec"),
+        "/s",
+    ));
+    let mut r = row(
+        "rocksdb_synced",
+        "RocksDB synced write batches (8 puts)",
+        num(&limits, "/rocksdb_synced_batches_per_sec"),
+        "/s",
+    );
     if let Ok(v8) = num(&limits, "/rocksdb_synced_batches_per_sec_8_writers") {
         r.reference = format!("{}/s with 8 writers", fmt_int(v8));
     }
     rows.push(r);
 
     // 2. Ingest.
-    let mut r = row("ingest", label("Ingest, catch-up", num(&ingest, "/entries"), " issues"), num(&ingest, "/records_per_sec"), " rec/s");
+    let mut r = row(
+        "ingest",
+        label("Ingest, catch-up", num(&ingest, "/entries"), " issues"),
+        num(&ingest, "/records_per_sec"),
+        " rec/s",
+    );
     r.target = format!(">= {INGEST_RATIO:.2} x batched verify");
     if let (Some(v), Ok(b)) = (r.value, &batched) {
         let ratio = v / b;
@@ -130,20 +184,42 @@ pub fn run(args: &Args) -> Result<()> {
 
     // 3. Redemption.
     let rate = num(&redeem, "/certificates_per_sec");
-    let mut r = row("redeem", label("Redemptions, 4 nodes", num(&redeem, "/concurrency"), " concurrent"), rate.clone(), " cert/s");
+    let mut r = row(
+        "redeem",
+        label(
+            "Redemptions, 4 nodes",
+            num(&redeem, "/concurrency"),
+            " concurrent",
+        ),
+        rate.clone(),
+        " cert/s",
+    );
     r.target = format!(">= {} /s", fmt_int(REDEEM_RATE));
     r.verdict = verdict(r.value.map(|v| v >= REDEEM_RATE));
     let cores = num(&limits, "/cores");
-    if let (Some(v), Ok(single), Ok(cores)) = (r.value, num(&limits, "/ed25519_verify_strict_per_sec"), &cores) {
+    if let (Some(v), Ok(single), Ok(cores)) = (
+        r.value,
+        num(&limits, "/ed25519_verify_strict_per_sec"),
+        &cores,
+    ) {
         // What the machine's cores could certify if verifying signatures were all they did.
         let ceiling = cores * single / VERIFICATIONS_PER_REDEMPTION;
-        r.reference = format!("{:.2} x signature ceiling {}/s", v / ceiling, fmt_int(ceiling));
+        r.reference = format!(
+            "{:.2} x signature ceiling {}/s",
+            v / ceiling,
+            fmt_int(ceiling)
+        );
     } else if let Ok(f) = num(&redeem, "/certificates") {
         r.reference = format!("{} certificates", fmt_int(f));
     }
     rows.push(r);
     let p99 = num(&redeem, "/p99_ms");
-    let mut r = row("redeem_latency", "Redemption latency p50 / p99", p99.clone(), " ms");
+    let mut r = row(
+        "redeem_latency",
+        "Redemption latency p50 / p99",
+        p99.clone(),
+        " ms",
+    );
     if let (Ok(p50), Ok(p99)) = (num(&redeem, "/p50_ms"), &p99) {
         r.measured = format!("{p50:.1} / {p99:.1} ms");
     }
@@ -152,26 +228,49 @@ pub fn run(args: &Args) -> Result<()> {
     rows.push(r);
 
     // 4. Audit.
-    let mut r = row("audit", label("Audit verify, offline", num(&audit, "/entries"), " records"), num(&audit, "/records_per_sec"), " rec/s");
-    if let (Some(v), Ok(b), Ok(cores), Ok(sigs), Ok(entries)) =
-        (r.value, &batched, &cores, num(&audit, "/signatures"), num(&audit, "/entries"))
-    {
+    let mut r = row(
+        "audit",
+        label("Audit verify, offline", num(&audit, "/entries"), " records"),
+        num(&audit, "/records_per_sec"),
+        " rec/s",
+    );
+    if let (Some(v), Ok(b), Ok(cores), Ok(sigs), Ok(entries)) = (
+        r.value,
+        &batched,
+        &cores,
+        num(&audit, "/signatures"),
+        num(&audit, "/entries"),
+    ) {
         // Every core doing nothing but batched verification of the export's signatures.
         let ceiling = cores * b * entries / sigs.max(1.0);
-        r.reference = format!("{:.2} x signature ceiling {}/s", v / ceiling, fmt_int(ceiling));
+        r.reference = format!(
+            "{:.2} x signature ceiling {}/s",
+            v / ceiling,
+            fmt_int(ceiling)
+        );
     }
     r.target = format!(">= {} /s", fmt_int(AUDIT_RATE));
     r.verdict = verdict(r.value.map(|v| v >= AUDIT_RATE));
     rows.push(r);
 
     // 5. PostgreSQL baseline.
-    let mut r = row("pg_earn", "PostgreSQL earn (SERIALIZABLE txn)", num(&pg, "/earn/ops_per_sec"), " op/s");
+    let mut r = row(
+        "pg_earn",
+        "PostgreSQL earn (SERIALIZABLE txn)",
+        num(&pg, "/earn/ops_per_sec"),
+        " op/s",
+    );
     if let (Ok(p50), Ok(p99)) = (num(&pg, "/earn/p50_ms"), num(&pg, "/earn/p99_ms")) {
         r.reference = format!("p50 {p50:.1} / p99 {p99:.1} ms");
     }
     rows.push(r);
     let pg_redeem = num(&pg, "/redeem/ops_per_sec");
-    let mut r = row("pg_redeem", "PostgreSQL redeem (SERIALIZABLE txn)", pg_redeem.clone(), " op/s");
+    let mut r = row(
+        "pg_redeem",
+        "PostgreSQL redeem (SERIALIZABLE txn)",
+        pg_redeem.clone(),
+        " op/s",
+    );
     if let (Ok(p50), Ok(p99)) = (num(&pg, "/redeem/p50_ms"), num(&pg, "/redeem/p99_ms")) {
         r.reference = format!("p50 {p50:.1} / p99 {p99:.1} ms");
     }
@@ -192,7 +291,12 @@ pub fn run(args: &Args) -> Result<()> {
 
     // Earning, for the record: the set-up phase of the redemption run against the SQL earn.
     let issue = num(&redeem, "/setup/issues_per_sec");
-    let mut r = row("issue", "Issues over HTTP, 4 nodes (16 clients)", issue.clone(), " op/s");
+    let mut r = row(
+        "issue",
+        "Issues over HTTP, 4 nodes (16 clients)",
+        issue.clone(),
+        " op/s",
+    );
     if let (Ok(a), Ok(b)) = (&issue, num(&pg, "/earn/ops_per_sec")) {
         if b > 0.0 {
             r.reference = format!("{:.2} x PostgreSQL earn", a / b);
@@ -203,7 +307,12 @@ pub fn run(args: &Args) -> Result<()> {
     // 6. Memory.
     let lots = num(&memory, "/lots");
     let peak = num(&memory, "/peak_rss_mib");
-    let mut r = row("rss", label("Node peak RSS", lots.clone(), " lots"), peak.clone(), " MiB");
+    let mut r = row(
+        "rss",
+        label("Node peak RSS", lots.clone(), " lots"),
+        peak.clone(),
+        " MiB",
+    );
     if let Some(v) = r.value {
         r.measured = format!("{v:.0} MiB");
     }
@@ -224,10 +333,24 @@ pub fn run(args: &Args) -> Result<()> {
     rows.push(r);
 
     // The table.
-    let headers = ["Figure", "Measured", "Reference / ratio", "Target", "Verdict"];
+    let headers = [
+        "Figure",
+        "Measured",
+        "Reference / ratio",
+        "Target",
+        "Verdict",
+    ];
     let cells: Vec<[String; 5]> = rows
         .iter()
-        .map(|r| [r.figure.clone(), r.measured.clone(), r.reference.clone(), r.target.clone(), r.verdict.to_string()])
+        .map(|r| {
+            [
+                r.figure.clone(),
+                r.measured.clone(),
+                r.reference.clone(),
+                r.target.clone(),
+                r.verdict.to_string(),
+            ]
+        })
         .collect();
     let mut widths = headers.map(str::len);
     for c in &cells {
@@ -236,24 +359,41 @@ pub fn run(args: &Args) -> Result<()> {
         }
     }
     let line = |c: &[String]| {
-        let s: Vec<String> = c.iter().zip(widths).map(|(s, w)| format!("{s:<w$}")).collect();
+        let s: Vec<String> = c
+            .iter()
+            .zip(widths)
+            .map(|(s, w)| format!("{s:<w$}"))
+            .collect();
         format!("| {} |", s.join(" | "))
     };
     let mut table = String::new();
     table += &line(&headers.map(String::from));
     table += "\n";
-    table += &format!("|{}|\n", widths.iter().map(|w| "-".repeat(w + 2)).collect::<Vec<_>>().join("|"));
+    table += &format!(
+        "|{}|\n",
+        widths
+            .iter()
+            .map(|w| "-".repeat(w + 2))
+            .collect::<Vec<_>>()
+            .join("|")
+    );
     for c in &cells {
         table += &line(c);
         table += "\n";
     }
     print!("{table}");
-    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(0);
     let load_now = loadavg();
     println!(
         "\n{cores} cores, load average {}{}",
-        load_now.map(|l| format!("{l:.2}")).unwrap_or_else(|| "?".into()),
-        run_secs.map(|s| format!(", benchmark run {s:.0} s")).unwrap_or_default()
+        load_now
+            .map(|l| format!("{l:.2}"))
+            .unwrap_or_else(|| "?".into()),
+        run_secs
+            .map(|s| format!(", benchmark run {s:.0} s"))
+            .unwrap_or_default()
     );
 
     let figures: Vec<Value> = rows
@@ -272,7 +412,13 @@ pub fn run(args: &Args) -> Result<()> {
         .collect();
     let raw: serde_json::Map<String, Value> = parts
         .iter()
-        .map(|(n, v)| (n.to_string(), v.clone().unwrap_or_else(|e| json!({ "error": format!("not measured: {e}") }))))
+        .map(|(n, v)| {
+            (
+                n.to_string(),
+                v.clone()
+                    .unwrap_or_else(|e| json!({ "error": format!("not measured: {e}") })),
+            )
+        })
         .collect();
     write_json(
         &json_path,

@@ -5,7 +5,8 @@ use coalition_core::crypto::Keypair;
 use coalition_core::genesis::{Genesis, GenesisPartner, PointValue};
 use coalition_core::hash::Hash;
 use coalition_core::record::{
-    reference_hash, Entry, Epoch, Issue, MemberId, PartnerId, Points, Record, SignedEntry, Timestamp,
+    reference_hash, Entry, Epoch, Issue, MemberId, PartnerId, Points, Record, SignedEntry,
+    Timestamp,
 };
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -44,12 +45,17 @@ impl Net {
                 })
                 .collect(),
             fault_tolerance: None,
-            point_value: PointValue { minor_units: 1, per_points: 1 },
+            point_value: PointValue {
+                minor_units: 1,
+                per_points: 1,
+            },
             currency: "EUR".into(),
             fee_bps: 0,
             max_clock_skew_secs: 300,
         };
-        genesis.validate().unwrap_or_else(|e| panic!("bench genesis: {e}"));
+        genesis
+            .validate()
+            .unwrap_or_else(|e| panic!("bench genesis: {e}"));
         Net { genesis, partners }
     }
 
@@ -73,7 +79,9 @@ pub fn member_key(i: u32) -> Keypair {
 
 /// The ids of members `0..count`.
 pub fn member_ids(count: u32) -> Vec<MemberId> {
-    (0..count).map(|i| MemberId(member_key(i).public())).collect()
+    (0..count)
+        .map(|i| MemberId(member_key(i).public()))
+        .collect()
 }
 
 /// Appends to one partner's log: keeps `seq`, `prev` and the epoch.
@@ -91,7 +99,12 @@ pub struct LogBuilder {
 impl LogBuilder {
     /// An empty log of partner `partner`.
     pub fn new(partner: usize) -> LogBuilder {
-        LogBuilder { partner, seq: 0, prev: Hash::ZERO, epoch: 0 }
+        LogBuilder {
+            partner,
+            seq: 0,
+            prev: Hash::ZERO,
+            epoch: 0,
+        }
     }
 
     /// Signs the next entry.
@@ -115,7 +128,14 @@ impl LogBuilder {
     }
 
     /// Signs the next entry: an issue of `points` to `member`, receipt number `n`.
-    pub fn issue(&mut self, net: &Net, member: MemberId, points: Points, time: Timestamp, n: u64) -> SignedEntry {
+    pub fn issue(
+        &mut self,
+        net: &Net,
+        member: MemberId,
+        points: Points,
+        time: Timestamp,
+        n: u64,
+    ) -> SignedEntry {
         let issue = Issue {
             issuer: net.pid(self.partner),
             member,
@@ -178,5 +198,10 @@ pub fn secs(d: Duration) -> f64 {
 
 /// The load average (1 minute) now, for the record.
 pub fn loadavg() -> Option<f64> {
-    std::fs::read_to_string("/proc/loadavg").ok()?.split_whitespace().next()?.parse().ok()
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
 }

@@ -508,10 +508,12 @@ mod tests {
 #[derive(Debug, Subcommand)]
 pub enum SettlementCommand {
     /// Print an epoch's settlement statement.
-    #[command(long_about = "Print the settlement statement of an epoch as the node computed it: the \
+    #[command(
+        long_about = "Print the settlement statement of an epoch as the node computed it: the \
 gross obligations matrix (issuer owes redeemer), net positions, the transfers that settle them, and \
 per issuer the points issued, redeemed, expired and outstanding, in points and money. Says whether \
-the epoch's checkpoint is sealed.\n\nExample:\n  coalition settlement show --epoch 0")]
+the epoch's checkpoint is sealed.\n\nExample:\n  coalition settlement show --epoch 0"
+    )]
     Show {
         /// The epoch; defaults to the last sealed one.
         #[arg(long, value_name = "E")]
@@ -523,10 +525,12 @@ the epoch's checkpoint is sealed.\n\nExample:\n  coalition settlement show --epo
 #[derive(Debug, Subcommand)]
 pub enum AuditCommand {
     /// Write a self-contained export of the ledger up to a sealed epoch.
-    #[command(long_about = "Write a self-contained export of every partner's log up to the sealed \
+    #[command(
+        long_about = "Write a self-contained export of every partner's log up to the sealed \
 checkpoint of epoch E (default: the last sealed one), with every checkpoint, its signatures and every \
 settlement statement from epoch 0. An auditor verifies it with `audit verify` and the genesis only.\n\n\
-Example:\n  coalition --node http://127.0.0.1:7101 audit export --out ledger.export")]
+Example:\n  coalition --node http://127.0.0.1:7101 audit export --out ledger.export"
+    )]
     Export {
         /// The file to write (must not exist).
         #[arg(long, value_name = "FILE")]
@@ -536,12 +540,14 @@ Example:\n  coalition --node http://127.0.0.1:7101 audit export --out ledger.exp
         epoch: Option<u64>,
     },
     /// Verify an export (or a live node) offline against the genesis.
-    #[command(long_about = "Verify an export file against a genesis file, or (without --export) the \
+    #[command(
+        long_about = "Verify an export file against a genesis file, or (without --export) the \
 ledger of the live node given by --node against the genesis file if given, else the node's own. \
 Checks every signature, chain link, certificate and ledger rule, recomputes every checkpoint and \
 statement and compares them with the sealed ones, and checks consistency between consecutive \
 checkpoints. Ends with one verdict line; on failure it names the epoch, partner, position and rule.\n\n\
-Example:\n  coalition audit verify --export ledger.export --genesis genesis.json")]
+Example:\n  coalition audit verify --export ledger.export --genesis genesis.json"
+    )]
     Verify {
         /// The export file; without it the node given by --node is verified.
         #[arg(long, value_name = "FILE")]
@@ -554,10 +560,12 @@ Example:\n  coalition audit verify --export ledger.export --genesis genesis.json
         epoch: Option<u64>,
     },
     /// Fetch and verify a record's inclusion proof up to a sealed checkpoint.
-    #[command(long_about = "Fetch the inclusion proof of a record (a lot id from `partner issue`, an \
+    #[command(
+        long_about = "Fetch the inclusion proof of a record (a lot id from `partner issue`, an \
 order id from a redemption) up to a sealed checkpoint from the node, verify it against the genesis \
 (--genesis, else the node's), and optionally save it for `audit check-proof`.\n\n\
-Example:\n  coalition audit prove --record 5f2c...9a --out receipt.proof")]
+Example:\n  coalition audit prove --record 5f2c...9a --out receipt.proof"
+    )]
     Prove {
         /// The record id (hex).
         #[arg(long, value_name = "ID")]
@@ -573,8 +581,10 @@ Example:\n  coalition audit prove --record 5f2c...9a --out receipt.proof")]
         out: Option<PathBuf>,
     },
     /// Verify a saved inclusion proof offline, with only the genesis.
-    #[command(long_about = "Verify a proof saved by `audit prove --out` with only the genesis file.\n\n\
-Example:\n  coalition audit check-proof --proof receipt.proof --genesis genesis.json")]
+    #[command(
+        long_about = "Verify a proof saved by `audit prove --out` with only the genesis file.\n\n\
+Example:\n  coalition audit check-proof --proof receipt.proof --genesis genesis.json"
+    )]
     CheckProof {
         /// The proof file.
         #[arg(long, value_name = "FILE")]

@@ -5,7 +5,9 @@ use crate::args::AuditCommand;
 use crate::context::{Context, UsageError};
 use anyhow::{anyhow, bail, Context as _, Result};
 use coalition_client::Client;
-use coalition_core::audit::{verify_export, write_item, ExportHeader, ExportItem, ExportTrailer, EXPORT_MAGIC};
+use coalition_core::audit::{
+    verify_export, write_item, ExportHeader, ExportItem, ExportTrailer, EXPORT_MAGIC,
+};
 use coalition_core::checkpoint::RecordProof;
 use coalition_core::encoding::decode;
 use coalition_core::genesis::Genesis;
@@ -24,8 +26,17 @@ const PAGE: u64 = 1000;
 pub fn run(ctx: &Context, cmd: AuditCommand) -> Result<()> {
     match cmd {
         AuditCommand::Export { out, epoch } => export_cmd(ctx, &out, epoch),
-        AuditCommand::Verify { export, genesis, epoch } => verify_cmd(ctx, export.as_deref(), genesis.as_deref(), epoch),
-        AuditCommand::Prove { record, epoch, genesis, out } => prove(ctx, &record, epoch, genesis.as_deref(), out.as_deref()),
+        AuditCommand::Verify {
+            export,
+            genesis,
+            epoch,
+        } => verify_cmd(ctx, export.as_deref(), genesis.as_deref(), epoch),
+        AuditCommand::Prove {
+            record,
+            epoch,
+            genesis,
+            out,
+        } => prove(ctx, &record, epoch, genesis.as_deref(), out.as_deref()),
         AuditCommand::CheckProof { proof, genesis } => check_proof(ctx, &proof, &genesis),
     }
 }
@@ -40,7 +51,8 @@ fn progress(ctx: &Context, total: Option<u64>, what: &str) -> ProgressBar {
                 .unwrap_or_else(|_| ProgressStyle::default_bar()),
         ),
         None => ProgressBar::new_spinner().with_style(
-            ProgressStyle::with_template("{msg} {pos} ({per_sec})").unwrap_or_else(|_| ProgressStyle::default_spinner()),
+            ProgressStyle::with_template("{msg} {pos} ({per_sec})")
+                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
         ),
     };
     bar.set_message(what.to_string());
@@ -49,9 +61,12 @@ fn progress(ctx: &Context, total: Option<u64>, what: &str) -> ProgressBar {
 
 /// Reads and validates a genesis file.
 pub fn read_genesis(path: &Path) -> Result<Genesis> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let g: Genesis = serde_json::from_str(&text).with_context(|| format!("{} is not a genesis file", path.display()))?;
-    g.validate().with_context(|| format!("{} is not a valid genesis", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let g: Genesis = serde_json::from_str(&text)
+        .with_context(|| format!("{} is not a genesis file", path.display()))?;
+    g.validate()
+        .with_context(|| format!("{} is not a valid genesis", path.display()))?;
     Ok(g)
 }
 
@@ -65,19 +80,43 @@ struct ExportSummary {
 }
 
 /// Writes the export of `client`'s node up to `epoch` (default: the last sealed) to `w`.
-fn write_export(ctx: &Context, client: &Client, epoch: Option<u64>, w: &mut impl Write) -> Result<(u64, u64)> {
+fn write_export(
+    ctx: &Context,
+    client: &Client,
+    epoch: Option<u64>,
+    w: &mut impl Write,
+) -> Result<(u64, u64)> {
     let genesis = client.genesis().context("cannot get the node's genesis")?;
-    let last = client.status().context("cannot get the node's status")?.last_sealed_epoch;
+    let last = client
+        .status()
+        .context("cannot get the node's status")?
+        .last_sealed_epoch;
     let epoch = match (epoch, last) {
         (_, None) => bail!("the node has no sealed checkpoint yet; nothing can be exported"),
-        (Some(e), Some(l)) if e > l => bail!("epoch {e} is not sealed yet (the last sealed epoch is {l})"),
+        (Some(e), Some(l)) if e > l => {
+            bail!("epoch {e} is not sealed yet (the last sealed epoch is {l})")
+        }
         (Some(e), Some(_)) => e,
         (None, Some(l)) => l,
     };
-    let last_cp = client.checkpoint(epoch).with_context(|| format!("cannot get the checkpoint of epoch {epoch}"))?;
-    let log_sizes: Vec<_> = last_cp.checkpoint.logs.iter().map(|l| (l.partner, l.size)).collect();
+    let last_cp = client
+        .checkpoint(epoch)
+        .with_context(|| format!("cannot get the checkpoint of epoch {epoch}"))?;
+    let log_sizes: Vec<_> = last_cp
+        .checkpoint
+        .logs
+        .iter()
+        .map(|l| (l.partner, l.size))
+        .collect();
     w.write_all(EXPORT_MAGIC)?;
-    write_item(w, &ExportItem::Header(ExportHeader { coalition: genesis.hash(), epoch, log_sizes: log_sizes.clone() }))?;
+    write_item(
+        w,
+        &ExportItem::Header(ExportHeader {
+            coalition: genesis.hash(),
+            epoch,
+            log_sizes: log_sizes.clone(),
+        }),
+    )?;
     let total: u64 = log_sizes.iter().map(|(_, s)| s).sum();
     let bar = progress(ctx, Some(total), "exporting entries");
     let mut entries = 0u64;
@@ -86,13 +125,24 @@ fn write_export(ctx: &Context, client: &Client, epoch: Option<u64>, w: &mut impl
         while from < *size {
             let range = client
                 .log_range(partner, from, PAGE.min(size - from))
-                .with_context(|| format!("cannot read the log of {} from {from}", partner.short()))?;
+                .with_context(|| {
+                    format!("cannot read the log of {} from {from}", partner.short())
+                })?;
             if range.entries.is_empty() {
-                bail!("the node returned no entries of {} at {from} (log size {size})", partner.short());
+                bail!(
+                    "the node returned no entries of {} at {from} (log size {size})",
+                    partner.short()
+                );
             }
-            for hex_entry in range.entries.iter().take(usize::try_from(size - from).unwrap_or(usize::MAX)) {
-                let bytes = hex::decode(hex_entry).context("the node sent an entry that is not hex")?;
-                let entry: SignedEntry = decode(&bytes).context("the node sent an undecodable entry")?;
+            for hex_entry in range
+                .entries
+                .iter()
+                .take(usize::try_from(size - from).unwrap_or(usize::MAX))
+            {
+                let bytes =
+                    hex::decode(hex_entry).context("the node sent an entry that is not hex")?;
+                let entry: SignedEntry =
+                    decode(&bytes).context("the node sent an undecodable entry")?;
                 write_item(w, &ExportItem::Entry(entry))?;
                 from += 1;
                 entries += 1;
@@ -102,12 +152,23 @@ fn write_export(ctx: &Context, client: &Client, epoch: Option<u64>, w: &mut impl
     }
     bar.finish_and_clear();
     for e in 0..=epoch {
-        let cp = client.checkpoint(e).with_context(|| format!("cannot get the checkpoint of epoch {e}"))?;
-        let st = client.settlement(e).with_context(|| format!("cannot get the settlement of epoch {e}"))?;
+        let cp = client
+            .checkpoint(e)
+            .with_context(|| format!("cannot get the checkpoint of epoch {e}"))?;
+        let st = client
+            .settlement(e)
+            .with_context(|| format!("cannot get the settlement of epoch {e}"))?;
         write_item(w, &ExportItem::Checkpoint(cp))?;
         write_item(w, &ExportItem::Statement(st.statement))?;
     }
-    write_item(w, &ExportItem::Trailer(ExportTrailer { entries, checkpoints: epoch + 1, statements: epoch + 1 }))?;
+    write_item(
+        w,
+        &ExportItem::Trailer(ExportTrailer {
+            entries,
+            checkpoints: epoch + 1,
+            statements: epoch + 1,
+        }),
+    )?;
     Ok((epoch, entries))
 }
 
@@ -125,7 +186,9 @@ fn export_cmd(ctx: &Context, out: &Path, epoch: Option<u64>) -> Result<()> {
     }
     let mut w = BufWriter::new(file);
     let result = write_export(ctx, &client, epoch, &mut w).and_then(|r| {
-        let f = w.into_inner().map_err(|e| anyhow!("writing {}: {e}", partial.display()))?;
+        let f = w
+            .into_inner()
+            .map_err(|e| anyhow!("writing {}: {e}", partial.display()))?;
         f.sync_all()?;
         Ok(r)
     });
@@ -136,9 +199,16 @@ fn export_cmd(ctx: &Context, out: &Path, epoch: Option<u64>) -> Result<()> {
             return Err(e);
         }
     };
-    std::fs::rename(&partial, out).with_context(|| format!("cannot move the export to {}", out.display()))?;
+    std::fs::rename(&partial, out)
+        .with_context(|| format!("cannot move the export to {}", out.display()))?;
     let bytes = std::fs::metadata(out).map(|m| m.len()).unwrap_or(0);
-    let summary = ExportSummary { file: out.display().to_string(), epoch, entries, checkpoints: epoch + 1, bytes };
+    let summary = ExportSummary {
+        file: out.display().to_string(),
+        epoch,
+        entries,
+        checkpoints: epoch + 1,
+        bytes,
+    };
     if ctx.out.json {
         return ctx.out.json(&summary);
     }
@@ -158,19 +228,33 @@ struct Verdict {
     report: coalition_core::audit::AuditReport,
 }
 
-fn verify_cmd(ctx: &Context, export: Option<&Path>, genesis: Option<&Path>, epoch: Option<u64>) -> Result<()> {
+fn verify_cmd(
+    ctx: &Context,
+    export: Option<&Path>,
+    genesis: Option<&Path>,
+    epoch: Option<u64>,
+) -> Result<()> {
     let (report, source) = match export {
         Some(path) => {
-            let genesis_path = genesis.ok_or_else(|| UsageError("--export needs --genesis FILE: the export is checked against it".into()))?;
+            let genesis_path = genesis.ok_or_else(|| {
+                UsageError("--export needs --genesis FILE: the export is checked against it".into())
+            })?;
             let genesis = read_genesis(genesis_path)?;
             if epoch.is_some() {
-                return Err(UsageError("--epoch applies to a live node; an export covers the epochs it holds".into()).into());
+                return Err(UsageError(
+                    "--epoch applies to a live node; an export covers the epochs it holds".into(),
+                )
+                .into());
             }
-            let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+            let file =
+                File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
             let bar = progress(ctx, None, "verifying entries");
             let result = verify_export(genesis, BufReader::new(file), |n| bar.set_position(n));
             bar.finish_and_clear();
-            (result.map_err(|f| anyhow!("audit FAILED: {f}"))?, path.display().to_string())
+            (
+                result.map_err(|f| anyhow!("audit FAILED: {f}"))?,
+                path.display().to_string(),
+            )
         }
         None => {
             let client = ctx.client();
@@ -183,11 +267,18 @@ fn verify_cmd(ctx: &Context, export: Option<&Path>, genesis: Option<&Path>, epoc
             let bar = progress(ctx, None, "verifying entries");
             let result = verify_export(genesis, &buf[..], |n| bar.set_position(n));
             bar.finish_and_clear();
-            (result.map_err(|f| anyhow!("audit FAILED: {f}"))?, ctx.node.clone())
+            (
+                result.map_err(|f| anyhow!("audit FAILED: {f}"))?,
+                ctx.node.clone(),
+            )
         }
     };
     if ctx.out.json {
-        return ctx.out.json(&Verdict { verdict: "ok", source, report });
+        return ctx.out.json(&Verdict {
+            verdict: "ok",
+            source,
+            report,
+        });
     }
     ctx.out.line(format!(
         "audit OK: {source}: {} entries ({} certificates), checkpoints 0..={} recomputed and sealed, last checkpoint {}",
@@ -227,8 +318,17 @@ fn print_proof(ctx: &Context, s: &ProofSummary) -> Result<()> {
     }
     let mut rows = vec![
         ("record", s.record.to_string()),
-        ("in the log of", format!("{} at position {}", s.partner, s.position)),
-        ("sealed checkpoint", format!("epoch {} ({}), {} signatures", s.epoch, s.checkpoint, s.signatures)),
+        (
+            "in the log of",
+            format!("{} at position {}", s.partner, s.position),
+        ),
+        (
+            "sealed checkpoint",
+            format!(
+                "epoch {} ({}), {} signatures",
+                s.epoch, s.checkpoint, s.signatures
+            ),
+        ),
         ("verdict", "proof verified".to_string()),
     ];
     if let Some(f) = &s.saved {
@@ -237,18 +337,28 @@ fn print_proof(ctx: &Context, s: &ProofSummary) -> Result<()> {
     ctx.out.fields(&rows)
 }
 
-fn prove(ctx: &Context, record: &str, epoch: Option<u64>, genesis: Option<&Path>, out: Option<&Path>) -> Result<()> {
+fn prove(
+    ctx: &Context,
+    record: &str,
+    epoch: Option<u64>,
+    genesis: Option<&Path>,
+    out: Option<&Path>,
+) -> Result<()> {
     let record = Hash::from_hex(record.trim()).map_err(|e| UsageError(format!("--record: {e}")))?;
     let client = ctx.client();
     let genesis = match genesis {
         Some(p) => read_genesis(p)?,
         None => client.genesis().context("cannot get the node's genesis")?,
     };
-    let proof = client.proof(&record, epoch).with_context(|| format!("cannot get a proof of record {record}"))?;
+    let proof = client
+        .proof(&record, epoch)
+        .with_context(|| format!("cannot get a proof of record {record}"))?;
     if proof.entry.entry.record.id() != record {
         bail!("the node answered with a proof of another record");
     }
-    proof.verify(&genesis).map_err(|e| anyhow!("the proof does NOT verify: {e}"))?;
+    proof
+        .verify(&genesis)
+        .map_err(|e| anyhow!("the proof does NOT verify: {e}"))?;
     let saved = match out {
         Some(path) => {
             let json = serde_json::to_vec_pretty(&proof)?;
@@ -263,7 +373,10 @@ fn prove(ctx: &Context, record: &str, epoch: Option<u64>, genesis: Option<&Path>
 fn check_proof(ctx: &Context, path: &Path, genesis: &Path) -> Result<()> {
     let genesis = read_genesis(genesis)?;
     let text = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let proof: RecordProof = serde_json::from_slice(&text).with_context(|| format!("{} is not a record proof", path.display()))?;
-    proof.verify(&genesis).map_err(|e| anyhow!("the proof does NOT verify: {e}"))?;
+    let proof: RecordProof = serde_json::from_slice(&text)
+        .with_context(|| format!("{} is not a record proof", path.display()))?;
+    proof
+        .verify(&genesis)
+        .map_err(|e| anyhow!("the proof does NOT verify: {e}"))?;
     print_proof(ctx, &summarize(&proof, &genesis, None))
 }

@@ -28,9 +28,9 @@ mod settlement;
 mod status;
 
 use anyhow::Result;
-use coalition_cli::{files, wallet};
 use args::{Args, Command, NetworkCommand};
 use clap::{CommandFactory, Parser};
+use coalition_cli::{files, wallet};
 use context::{Context, UsageError};
 use serde::Serialize;
 use std::io::{self, Write};

@@ -15,9 +15,15 @@ fn show(ctx: &Context, epoch: Option<u64>) -> Result<()> {
     let client = ctx.client();
     let epoch = match epoch {
         Some(e) => e,
-        None => match client.status().context("cannot get the node's status")?.last_sealed_epoch {
+        None => match client
+            .status()
+            .context("cannot get the node's status")?
+            .last_sealed_epoch
+        {
             Some(e) => e,
-            None => bail!("no epoch is sealed yet; pass --epoch to see a computed but unsealed one"),
+            None => {
+                bail!("no epoch is sealed yet; pass --epoch to see a computed but unsealed one")
+            }
         },
     };
     let view = client
@@ -27,7 +33,12 @@ fn show(ctx: &Context, epoch: Option<u64>) -> Result<()> {
         return ctx.out.json(&view);
     }
     let genesis = client.genesis().context("cannot get the node's genesis")?;
-    let seal = if view.sealed { "sealed" } else { "NOT YET SEALED" };
-    ctx.out.line(format!("Settlement of epoch {epoch} ({seal})"))?;
+    let seal = if view.sealed {
+        "sealed"
+    } else {
+        "NOT YET SEALED"
+    };
+    ctx.out
+        .line(format!("Settlement of epoch {epoch} ({seal})"))?;
     ctx.out.raw(&view.statement.render_table(&genesis))
 }

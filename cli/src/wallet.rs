@@ -482,7 +482,11 @@ pub fn read(path: &Path) -> Result<Sealed, WalletError> {
 /// Checks a wallet file's bytes as [`read`] and [`unlock`] do, without touching the disk: the path
 /// outside bytes take, for the fuzzers. A file asking for more than `max_memory_kib` of key-derivation
 /// memory is parsed but not opened.
-pub fn check_bytes(bytes: &[u8], passphrase: &str, max_memory_kib: u32) -> Result<MemberId, WalletError> {
+pub fn check_bytes(
+    bytes: &[u8],
+    passphrase: &str,
+    max_memory_kib: u32,
+) -> Result<MemberId, WalletError> {
     let here = Path::new("<bytes>");
     let sealed = Sealed::parse(bytes).map_err(|p| p.at(here))?;
     if sealed.cost.memory_kib > max_memory_kib {

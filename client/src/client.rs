@@ -61,7 +61,11 @@ impl Client {
             .timeout_connect(Duration::from_secs(5))
             .timeout(Duration::from_secs(60))
             .build();
-        Client { base: base.trim_end_matches('/').to_string(), token, agent }
+        Client {
+            base: base.trim_end_matches('/').to_string(),
+            token,
+            agent,
+        }
     }
 
     /// The base URL.
@@ -73,17 +77,34 @@ impl Client {
         format!("{}{}", self.base, path)
     }
 
-    fn finish<T: DeserializeOwned>(url: &str, r: Result<ureq::Response, ureq::Error>) -> Result<T, ClientError> {
+    fn finish<T: DeserializeOwned>(
+        url: &str,
+        r: Result<ureq::Response, ureq::Error>,
+    ) -> Result<T, ClientError> {
         match r {
-            Ok(resp) => resp.into_json::<T>().map_err(|e| ClientError::Decode { url: url.into(), reason: e.to_string() }),
+            Ok(resp) => resp.into_json::<T>().map_err(|e| ClientError::Decode {
+                url: url.into(),
+                reason: e.to_string(),
+            }),
             Err(ureq::Error::Status(status, resp)) => {
                 let text = resp.into_string().unwrap_or_default();
                 match serde_json::from_str::<ErrorBody>(&text) {
-                    Ok(b) => Err(ClientError::Api { status, code: b.error.code, message: b.error.message }),
-                    Err(_) => Err(ClientError::Api { status, code: "http".into(), message: text.chars().take(200).collect() }),
+                    Ok(b) => Err(ClientError::Api {
+                        status,
+                        code: b.error.code,
+                        message: b.error.message,
+                    }),
+                    Err(_) => Err(ClientError::Api {
+                        status,
+                        code: "http".into(),
+                        message: text.chars().take(200).collect(),
+                    }),
                 }
             }
-            Err(e) => Err(ClientError::Transport { url: url.into(), reason: e.to_string() }),
+            Err(e) => Err(ClientError::Transport {
+                url: url.into(),
+                reason: e.to_string(),
+            }),
         }
     }
 
@@ -98,7 +119,11 @@ impl Client {
     }
 
     /// `POST path` with a JSON body, decoded.
-    pub fn post<B: Serialize, T: DeserializeOwned>(&self, path: &str, body: &B) -> Result<T, ClientError> {
+    pub fn post<B: Serialize, T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> Result<T, ClientError> {
         let url = self.url(path);
         let mut req = self.agent.post(&url);
         if let Some(t) = &self.token {
@@ -124,7 +149,12 @@ impl Client {
 
     /// Redeems a member-signed order at this node's partner; returns once certified.
     pub fn redeem(&self, order_token: &str) -> Result<RedeemResponse, ClientError> {
-        self.post("/v1/redeem", &RedeemRequest { order: order_token.to_string() })
+        self.post(
+            "/v1/redeem",
+            &RedeemRequest {
+                order: order_token.to_string(),
+            },
+        )
     }
 
     /// A member's balance and lots.
@@ -138,8 +168,16 @@ impl Client {
     }
 
     /// A range of a partner's log.
-    pub fn log_range(&self, partner: &coalition_core::record::PartnerId, from: u64, limit: u64) -> Result<LogRange, ClientError> {
-        self.get(&format!("/v1/logs/{}?from={from}&limit={limit}", partner.to_hex()))
+    pub fn log_range(
+        &self,
+        partner: &coalition_core::record::PartnerId,
+        from: u64,
+        limit: u64,
+    ) -> Result<LogRange, ClientError> {
+        self.get(&format!(
+            "/v1/logs/{}?from={from}&limit={limit}",
+            partner.to_hex()
+        ))
     }
 
     /// The coalition's genesis as the node holds it.
@@ -148,7 +186,10 @@ impl Client {
     }
 
     /// The sealed checkpoint of `epoch`.
-    pub fn checkpoint(&self, epoch: u64) -> Result<coalition_core::checkpoint::SealedCheckpoint, ClientError> {
+    pub fn checkpoint(
+        &self,
+        epoch: u64,
+    ) -> Result<coalition_core::checkpoint::SealedCheckpoint, ClientError> {
         self.get(&format!("/v1/checkpoints/{epoch}"))
     }
 
@@ -158,7 +199,11 @@ impl Client {
     }
 
     /// The inclusion proof of a record up to a sealed checkpoint (the first covering it, or `epoch`'s).
-    pub fn proof(&self, record: &coalition_core::hash::Hash, epoch: Option<u64>) -> Result<coalition_core::checkpoint::RecordProof, ClientError> {
+    pub fn proof(
+        &self,
+        record: &coalition_core::hash::Hash,
+        epoch: Option<u64>,
+    ) -> Result<coalition_core::checkpoint::RecordProof, ClientError> {
         match epoch {
             Some(e) => self.get(&format!("/v1/proofs/{record}?epoch={e}")),
             None => self.get(&format!("/v1/proofs/{record}")),

@@ -8,11 +8,19 @@ use coalition_core::record::{LotSpend, Points, SignedOrder, Timestamp};
 
 /// The lots that pay for `points` at `now` (expiring first), from a balance's lots; lots the node
 /// marks expired are skipped.
-pub fn select_lots(lots: &[LotInfo], points: Points, now: Timestamp) -> Result<Vec<LotSpend>, SelectError> {
+pub fn select_lots(
+    lots: &[LotInfo],
+    points: Points,
+    now: Timestamp,
+) -> Result<Vec<LotSpend>, SelectError> {
     let candidates: Vec<LotCandidate> = lots
         .iter()
         .filter(|l| !l.expired)
-        .map(|l| LotCandidate { id: l.lot, remaining: l.remaining, expires_at: l.expires_at })
+        .map(|l| LotCandidate {
+            id: l.lot,
+            remaining: l.remaining,
+            expires_at: l.expires_at,
+        })
         .collect();
     select_candidates(&candidates, points, now)
 }

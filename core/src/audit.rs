@@ -309,9 +309,14 @@ impl Auditor {
             )));
         }
         let in_order = h.log_sizes.len() == self.genesis.partners.len()
-            && h.log_sizes.iter().zip(&self.genesis.partners).all(|((p, _), g)| *p == g.id);
+            && h.log_sizes
+                .iter()
+                .zip(&self.genesis.partners)
+                .all(|((p, _), g)| *p == g.id);
         if !in_order {
-            return Err(failure("header does not list the genesis partners in order"));
+            return Err(failure(
+                "header does not list the genesis partners in order",
+            ));
         }
         self.header = Some(h);
         Ok(())
@@ -343,11 +348,17 @@ impl Auditor {
             if matches!(c.entry().entry.record, Record::Redeem(_)) {
                 self.certificates = self.certificates.saturating_add(1);
             }
-            let (p, s, ep) = (c.entry().entry.partner, c.entry().entry.seq, c.entry().entry.epoch);
+            let (p, s, ep) = (
+                c.entry().entry.partner,
+                c.entry().entry.seq,
+                c.entry().entry.epoch,
+            );
             match self.ledger.ingest_presigned(c) {
                 Ok(IngestOutcome::Applied { rejected, .. }) => {
                     if let Some(r) = rejected.first() {
-                        return Err(failure(format!("an entry waiting for another breaks a rule: {r:?}")));
+                        return Err(failure(format!(
+                            "an entry waiting for another breaks a rule: {r:?}"
+                        )));
                     }
                 }
                 Ok(IngestOutcome::Pending(_)) => {}
@@ -355,7 +366,12 @@ impl Auditor {
                     return Err(self.at_entry(ep, &p, s, "entry appears twice".into()))
                 }
                 Ok(IngestOutcome::Equivocation(_)) => {
-                    return Err(self.at_entry(ep, &p, s, "two different entries at one position (equivocation)".into()))
+                    return Err(self.at_entry(
+                        ep,
+                        &p,
+                        s,
+                        "two different entries at one position (equivocation)".into(),
+                    ))
                 }
                 Err(IngestError::Store(e)) => return Err(failure(e.to_string())),
                 Err(e) => return Err(self.at_entry(ep, &p, s, e.to_string())),
@@ -381,12 +397,16 @@ impl Auditor {
 
     fn signature_failure(&self, epoch: Epoch, e: EntryError) -> AuditFailure {
         match e {
-            EntryError::BadSignature { partner, seq, source } => {
-                self.at_entry(epoch, &partner, seq, format!("signature: {source}"))
-            }
-            EntryError::BadCertificate { partner, seq, source } => {
-                self.at_entry(epoch, &partner, seq, format!("certificate: {source}"))
-            }
+            EntryError::BadSignature {
+                partner,
+                seq,
+                source,
+            } => self.at_entry(epoch, &partner, seq, format!("signature: {source}")),
+            EntryError::BadCertificate {
+                partner,
+                seq,
+                source,
+            } => self.at_entry(epoch, &partner, seq, format!("certificate: {source}")),
             other => failure(other.to_string()),
         }
     }
@@ -405,8 +425,15 @@ impl Auditor {
     pub fn finish(mut self) -> Result<AuditReport, AuditFailure> {
         self.flush()?;
         let header = self.header.clone().ok_or_else(|| failure("empty export"))?;
-        let trailer = self.trailer.clone().ok_or_else(|| failure("the export is truncated (no trailer)"))?;
-        let counts = (self.entries, self.checkpoints.len() as u64, self.statements.len() as u64);
+        let trailer = self
+            .trailer
+            .clone()
+            .ok_or_else(|| failure("the export is truncated (no trailer)"))?;
+        let counts = (
+            self.entries,
+            self.checkpoints.len() as u64,
+            self.statements.len() as u64,
+        );
         if counts != (trailer.entries, trailer.checkpoints, trailer.statements) {
             return Err(failure(format!(
                 "the trailer counts {} entries, {} checkpoints, {} statements; the export holds {}, {}, {}",
@@ -453,15 +480,29 @@ impl Auditor {
             let statement = compute_statement(&self.genesis, &activity, prev_statement.as_ref())
                 .map_err(|e| at_epoch(epoch, format!("settlement: {e}")))?;
             if encode(&statement) != encode(given) {
-                return Err(at_epoch(epoch, "the settlement statement differs from the one recomputed from the logs"));
+                return Err(at_epoch(
+                    epoch,
+                    "the settlement statement differs from the one recomputed from the logs",
+                ));
             }
             let closes: BTreeMap<_, _> = self
                 .genesis
                 .partners
                 .iter()
-                .filter_map(|g| self.ledger.store().closes().get(&(g.id, epoch)).map(|c| (g.id, *c)))
+                .filter_map(|g| {
+                    self.ledger
+                        .store()
+                        .closes()
+                        .get(&(g.id, epoch))
+                        .map(|c| (g.id, *c))
+                })
                 .collect();
-            if let Some(g) = self.genesis.partners.iter().find(|g| !closes.contains_key(&g.id)) {
+            if let Some(g) = self
+                .genesis
+                .partners
+                .iter()
+                .find(|g| !closes.contains_key(&g.id))
+            {
                 return Err(AuditFailure {
                     epoch: Some(epoch),
                     partner: Some(self.name(&g.id)),
@@ -488,7 +529,8 @@ impl Auditor {
                     epoch: Some(epoch),
                     partner,
                     position: None,
-                    rule: "the sealed checkpoint differs from the one recomputed from the logs".into(),
+                    rule: "the sealed checkpoint differs from the one recomputed from the logs"
+                        .into(),
                 });
             }
             if let Some(prev) = &prev_checkpoint {
@@ -509,8 +551,12 @@ impl Auditor {
                 });
             }
         }
-        if self.checkpoints.keys().any(|e| *e > header.epoch) || self.statements.keys().any(|e| *e > header.epoch) {
-            return Err(failure("the export holds checkpoints or statements beyond its last epoch"));
+        if self.checkpoints.keys().any(|e| *e > header.epoch)
+            || self.statements.keys().any(|e| *e > header.epoch)
+        {
+            return Err(failure(
+                "the export holds checkpoints or statements beyond its last epoch",
+            ));
         }
         Ok(AuditReport {
             epoch: header.epoch,
@@ -545,9 +591,12 @@ impl Auditor {
             }
             let proof = ConsistencyProof::from_leaves(&Blake3Hasher, &leaves, a.size, b.size)
                 .map_err(|e| fail(format!("consistency with epoch {}: {e}", prev.epoch)))?;
-            proof
-                .verify(&Blake3Hasher, &a.root, &b.root)
-                .map_err(|e| fail(format!("log is not an extension of epoch {}'s: {e}", prev.epoch)))?;
+            proof.verify(&Blake3Hasher, &a.root, &b.root).map_err(|e| {
+                fail(format!(
+                    "log is not an extension of epoch {}'s: {e}",
+                    prev.epoch
+                ))
+            })?;
         }
         Ok(())
     }
@@ -568,7 +617,10 @@ type CheckedEntries = Vec<(Epoch, Result<SignatureChecked, EntryError>)>;
 /// Checks the signatures of a batch of entries (one batch verification; each alone if it fails).
 fn check_signatures(batch: Vec<SignedEntry>) -> CheckedEntries {
     let epochs: Vec<Epoch> = batch.iter().map(|e| e.entry.epoch).collect();
-    epochs.into_iter().zip(SignatureChecked::verify_batch(batch)).collect()
+    epochs
+        .into_iter()
+        .zip(SignatureChecked::verify_batch(batch))
+        .collect()
 }
 
 /// A frame after a worker of [`verify_export`] has seen it.
@@ -628,14 +680,18 @@ pub fn verify_export<R: Read + Send>(
             for k in 0.. {
                 let unit = read_unit(&mut reader);
                 let last = !matches!(&unit, Ok(items) if !items.is_empty());
-                let Some(worker) = to_workers.get(k % to_workers.len()) else { return };
+                let Some(worker) = to_workers.get(k % to_workers.len()) else {
+                    return;
+                };
                 if worker.send(unit).is_err() || last {
                     return;
                 }
             }
         });
         for k in 0.. {
-            let Some(worker) = from_workers.get(k % from_workers.len()) else { break };
+            let Some(worker) = from_workers.get(k % from_workers.len()) else {
+                break;
+            };
             // The reader stops after the last unit: the next worker's channel closes empty.
             let Ok(unit) = worker.recv() else { break };
             auditor.feed_checked(unit?)?;
@@ -674,7 +730,9 @@ fn check_unit(items: Vec<ExportItem>) -> Vec<CheckedItem> {
             ExportItem::Entry(e) => run.push(e),
             other => {
                 if !run.is_empty() {
-                    out.push(CheckedItem::Entries(check_signatures(std::mem::take(&mut run))));
+                    out.push(CheckedItem::Entries(check_signatures(std::mem::take(
+                        &mut run,
+                    ))));
                 }
                 out.push(CheckedItem::Other(other));
             }

@@ -148,7 +148,9 @@ impl Checkpoint {
     ) -> Result<Checkpoint, CheckpointError> {
         let mut logs = Vec::with_capacity(genesis.partners.len());
         for p in &genesis.partners {
-            let close = closes.get(&p.id).ok_or(CheckpointError::Partners { epoch })?;
+            let close = closes
+                .get(&p.id)
+                .ok_or(CheckpointError::Partners { epoch })?;
             if close.epoch != epoch {
                 return Err(CheckpointError::WrongClose {
                     partner: p.id,
@@ -185,7 +187,11 @@ impl Checkpoint {
             return Err(CheckpointError::Coalition { epoch });
         }
         let in_order = self.logs.len() == genesis.partners.len()
-            && self.logs.iter().zip(&genesis.partners).all(|(l, p)| l.partner == p.id);
+            && self
+                .logs
+                .iter()
+                .zip(&genesis.partners)
+                .all(|(l, p)| l.partner == p.id);
         if !in_order {
             return Err(CheckpointError::Partners { epoch });
         }
@@ -197,7 +203,10 @@ impl Checkpoint {
 
     /// The log of `partner` in this checkpoint, with its index.
     pub fn log_of(&self, partner: &PartnerId) -> Option<(usize, &CheckpointLog)> {
-        self.logs.iter().enumerate().find(|(_, l)| &l.partner == partner)
+        self.logs
+            .iter()
+            .enumerate()
+            .find(|(_, l)| &l.partner == partner)
     }
 }
 
@@ -275,8 +284,11 @@ impl SealedCheckpoint {
                     },
                 });
             }
-            s.verify()
-                .map_err(|source| CheckpointError::BadSignature { epoch, signer, source })?;
+            s.verify().map_err(|source| CheckpointError::BadSignature {
+                epoch,
+                signer,
+                source,
+            })?;
         }
         let need = genesis.quorum();
         if seen.len() < need {
@@ -374,7 +386,10 @@ impl RecordProof {
         self.sealed.verify(genesis)?;
         let e = &self.entry.entry;
         if !genesis.is_partner(&e.partner) {
-            return Err(fail(format!("entry author {} is not a genesis partner", e.partner)));
+            return Err(fail(format!(
+                "entry author {} is not a genesis partner",
+                e.partner
+            )));
         }
         self.entry
             .verify_signature()
@@ -392,7 +407,9 @@ impl RecordProof {
         self.in_log
             .verify(&Blake3Hasher, &entry_leaf(&self.entry.id()), &log.root)
             .map_err(|err| fail(format!("entry not in {}'s log: {err}", e.partner)))?;
-        if self.in_checkpoint.index != index as u64 || self.in_checkpoint.size != cp.logs.len() as u64 {
+        if self.in_checkpoint.index != index as u64
+            || self.in_checkpoint.size != cp.logs.len() as u64
+        {
             return Err(fail("checkpoint proof is for another position".into()));
         }
         self.in_checkpoint
@@ -463,17 +480,35 @@ mod tests {
             checkpoint: cp.clone(),
             signatures: sigs[..2].to_vec(),
         };
-        assert!(matches!(sealed.verify(&g), Err(CheckpointError::NotSealed { have: 2, need: 3, .. })));
+        assert!(matches!(
+            sealed.verify(&g),
+            Err(CheckpointError::NotSealed {
+                have: 2,
+                need: 3,
+                ..
+            })
+        ));
         sealed.signatures.push(sigs[0].clone());
-        assert!(matches!(sealed.verify(&g), Err(CheckpointError::DuplicateSigner { .. })));
+        assert!(matches!(
+            sealed.verify(&g),
+            Err(CheckpointError::DuplicateSigner { .. })
+        ));
         sealed.signatures.pop();
         sealed.signatures.push(sigs[2].clone());
         sealed.verify(&g).unwrap();
-        sealed.signatures.push(CheckpointSig::sign(&cp, &Keypair::generate()));
-        assert!(matches!(sealed.verify(&g), Err(CheckpointError::NotPartner { .. })));
+        sealed
+            .signatures
+            .push(CheckpointSig::sign(&cp, &Keypair::generate()));
+        assert!(matches!(
+            sealed.verify(&g),
+            Err(CheckpointError::NotPartner { .. })
+        ));
         sealed.signatures.pop();
         sealed.checkpoint.statement = Hash([1; 32]);
-        assert!(matches!(sealed.verify(&g), Err(CheckpointError::BadSignature { .. })));
+        assert!(matches!(
+            sealed.verify(&g),
+            Err(CheckpointError::BadSignature { .. })
+        ));
     }
 
     #[test]
@@ -506,8 +541,16 @@ mod tests {
             expires_at: 1015,
             issued_epoch: 0,
             spends: vec![
-                Spend { epoch: 0, redeemer: p1, points: 3 },
-                Spend { epoch: 2, redeemer: p1, points: 2 },
+                Spend {
+                    epoch: 0,
+                    redeemer: p1,
+                    points: 3,
+                },
+                Spend {
+                    epoch: 2,
+                    redeemer: p1,
+                    points: 2,
+                },
             ],
         };
         let a0 = epoch_activity(&g, 0, [&lot]).unwrap();

@@ -126,7 +126,11 @@ impl Keypair {
 }
 
 /// Verifies one signature with `verify_strict` (rejects weak keys and non-canonical signatures).
-pub fn verify(key: &PublicKey, message: &Hash, signature: &Signature) -> Result<(), SignatureError> {
+pub fn verify(
+    key: &PublicKey,
+    message: &Hash,
+    signature: &Signature,
+) -> Result<(), SignatureError> {
     let vk = KEYS.with(|cache| cache.borrow_mut().get(key))?;
     let sig = ed25519_dalek::Signature::from_bytes(&signature.0);
     vk.verify_strict(&message.0, &sig)
@@ -205,7 +209,12 @@ pub fn verify_batch(items: &[SignedMessage]) -> Result<(), (usize, SignatureErro
         keys.push(key);
         let sig = ed25519_dalek::Signature::from_bytes(&item.signature.0);
         if !r_is_strict(sig.r_bytes()) {
-            return Err((i, SignatureError::Invalid { key: item.key.to_hex() }));
+            return Err((
+                i,
+                SignatureError::Invalid {
+                    key: item.key.to_hex(),
+                },
+            ));
         }
         sigs.push(sig);
         msgs.push(&item.message.0);
@@ -218,7 +227,12 @@ pub fn verify_batch(items: &[SignedMessage]) -> Result<(), (usize, SignatureErro
     }
     // The batch failed but every signature passed alone: the batch held a torsion-crafted signature
     // that strict verification happens to accept in isolation. Refuse rather than guess.
-    Err((0, SignatureError::Invalid { key: items.first().map(|i| i.key.to_hex()).unwrap_or_default() }))
+    Err((
+        0,
+        SignatureError::Invalid {
+            key: items.first().map(|i| i.key.to_hex()).unwrap_or_default(),
+        },
+    ))
 }
 
 /// `verify_strict` rejects signatures whose `R` is of small order; so must the batch path, or a
@@ -328,15 +342,26 @@ mod tests {
         let mut refused = 0;
         for b in &candidates {
             if slow_refuses(b) {
-                assert!(!r_is_strict(b), "small-order encoding {} passed", hex::encode(b));
+                assert!(
+                    !r_is_strict(b),
+                    "small-order encoding {} passed",
+                    hex::encode(b)
+                );
                 refused += 1;
             }
             if !r_is_strict(b) {
-                assert!(!decompresses(b) || slow_refuses(b), "{} refused but not small order", hex::encode(b));
+                assert!(
+                    !decompresses(b) || slow_refuses(b),
+                    "{} refused but not small order",
+                    hex::encode(b)
+                );
             }
         }
         // 8 points; y = 0 and y = 1 also as y + p; sign variants where they decompress.
-        assert!(refused >= 10, "only {refused} small-order encodings among the candidates");
+        assert!(
+            refused >= 10,
+            "only {refused} small-order encodings among the candidates"
+        );
     }
 
     #[test]
@@ -345,7 +370,11 @@ mod tests {
             .map(|i| {
                 let k = Keypair::generate();
                 let m = Hash::tagged(b"t", &[i]);
-                SignedMessage { key: k.public(), message: m, signature: k.sign(&m) }
+                SignedMessage {
+                    key: k.public(),
+                    message: m,
+                    signature: k.sign(&m),
+                }
             })
             .collect();
         assert!(verify_batch(&items).is_ok());

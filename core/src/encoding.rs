@@ -90,10 +90,13 @@ pub struct EncodeError {
 /// The canonical bytes of `value`, or why it cannot be encoded (over the size limit).
 pub fn try_encode<T: Serialize>(value: &T) -> Result<Vec<u8>, EncodeError> {
     let mut out = vec![ENCODING_VERSION];
-    let body = bincode::serde::encode_to_vec(value, CONFIG)
-        .map_err(|e| EncodeError { reason: e.to_string() })?;
+    let body = bincode::serde::encode_to_vec(value, CONFIG).map_err(|e| EncodeError {
+        reason: e.to_string(),
+    })?;
     if body.len() + 1 > MAX_ENCODED_LEN {
-        return Err(EncodeError { reason: format!("{} bytes exceeds the limit", body.len() + 1) });
+        return Err(EncodeError {
+            reason: format!("{} bytes exceeds the limit", body.len() + 1),
+        });
     }
     out.extend_from_slice(&body);
     Ok(out)
@@ -108,10 +111,15 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, DecodeError> {
     if bytes.len() > MAX_ENCODED_LEN {
         return Err(DecodeError::TooLarge { len: bytes.len() });
     }
-    let (value, used) = bincode::serde::decode_from_slice::<T, _>(body, CONFIG)
-        .map_err(|e| DecodeError::Malformed { reason: e.to_string() })?;
+    let (value, used) = bincode::serde::decode_from_slice::<T, _>(body, CONFIG).map_err(|e| {
+        DecodeError::Malformed {
+            reason: e.to_string(),
+        }
+    })?;
     if used != body.len() {
-        return Err(DecodeError::TrailingBytes { extra: body.len().saturating_sub(used) });
+        return Err(DecodeError::TrailingBytes {
+            extra: body.len().saturating_sub(used),
+        });
     }
     Ok(value)
 }
@@ -133,12 +141,21 @@ mod tests {
         let mut bytes = encode(&(5u64, Hash([1; 32])));
         assert!(decode::<(u64, Hash)>(&bytes).is_ok());
         bytes.push(0);
-        assert_eq!(decode::<(u64, Hash)>(&bytes), Err(DecodeError::TrailingBytes { extra: 1 }));
+        assert_eq!(
+            decode::<(u64, Hash)>(&bytes),
+            Err(DecodeError::TrailingBytes { extra: 1 })
+        );
         bytes.pop();
         bytes.pop();
-        assert!(matches!(decode::<(u64, Hash)>(&bytes), Err(DecodeError::Malformed { .. })));
+        assert!(matches!(
+            decode::<(u64, Hash)>(&bytes),
+            Err(DecodeError::Malformed { .. })
+        ));
         bytes[0] = 9;
-        assert_eq!(decode::<(u64, Hash)>(&bytes), Err(DecodeError::UnknownVersion { found: 9 }));
+        assert_eq!(
+            decode::<(u64, Hash)>(&bytes),
+            Err(DecodeError::UnknownVersion { found: 9 })
+        );
         assert_eq!(decode::<u64>(&[]), Err(DecodeError::Empty));
     }
 

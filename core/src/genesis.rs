@@ -103,16 +103,26 @@ impl Genesis {
                 return Err(GenesisError::DuplicateKey { key: p.id.to_hex() });
             }
             if !names.insert(p.name.as_str()) {
-                return Err(GenesisError::DuplicateName { name: p.name.clone() });
+                return Err(GenesisError::DuplicateName {
+                    name: p.name.clone(),
+                });
             }
             if !p.id.0.is_valid() {
-                return Err(GenesisError::BadKey { name: p.name.clone() });
+                return Err(GenesisError::BadKey {
+                    name: p.name.clone(),
+                });
             }
         }
-        let param = |field, reason: &str| GenesisError::Parameter { field, reason: reason.into() };
+        let param = |field, reason: &str| GenesisError::Parameter {
+            field,
+            reason: reason.into(),
+        };
         // A settlement statement holds n×n matrices and must fit in one canonical message.
         if self.partners.len() > MAX_PARTNERS {
-            return Err(param("partners", "at most 200 partners (a settlement statement must fit in one message)"));
+            return Err(param(
+                "partners",
+                "at most 200 partners (a settlement statement must fit in one message)",
+            ));
         }
         if self.epoch_secs == 0 {
             return Err(param("epoch_secs", "must be at least 1"));
@@ -207,7 +217,10 @@ mod tests {
                 })
                 .collect(),
             fault_tolerance: None,
-            point_value: PointValue { minor_units: 1, per_points: 1 },
+            point_value: PointValue {
+                minor_units: 1,
+                per_points: 1,
+            },
             currency: "EUR".into(),
             fee_bps: 0,
             max_clock_skew_secs: 300,
@@ -216,7 +229,9 @@ mod tests {
 
     #[test]
     fn quorum_sizes() {
-        let q: Vec<(usize, usize)> = (1..=10).map(|n| (genesis(n).f(), genesis(n).quorum())).collect();
+        let q: Vec<(usize, usize)> = (1..=10)
+            .map(|n| (genesis(n).f(), genesis(n).quorum()))
+            .collect();
         assert_eq!(q[0], (0, 1)); // n=1
         assert_eq!(q[3], (1, 3)); // n=4
         assert_eq!(q[6], (2, 5)); // n=7
@@ -224,7 +239,10 @@ mod tests {
             let n = i + 1;
             // Two quorums overlap in more than f partners.
             assert!(2 * quorum > n + f, "n={n}");
-            assert!(*quorum <= n - f || n == 1, "n={n}: quorum must be reachable with f down");
+            assert!(
+                *quorum <= n - f || n == 1,
+                "n={n}: quorum must be reachable with f down"
+            );
         }
     }
 
@@ -233,7 +251,10 @@ mod tests {
         let mut g = genesis(4);
         assert!(g.validate().is_ok());
         g.partners[1].id = g.partners[0].id;
-        assert!(matches!(g.validate(), Err(GenesisError::DuplicateKey { .. })));
+        assert!(matches!(
+            g.validate(),
+            Err(GenesisError::DuplicateKey { .. })
+        ));
         let mut g = genesis(4);
         g.fault_tolerance = Some(2);
         assert!(g.validate().is_err());
@@ -245,9 +266,15 @@ mod tests {
     #[test]
     fn money_rounds_down_and_never_overflows() {
         let mut g = genesis(1);
-        g.point_value = PointValue { minor_units: 1, per_points: 2 };
+        g.point_value = PointValue {
+            minor_units: 1,
+            per_points: 2,
+        };
         assert_eq!(g.money_for_points(3), Some(1));
-        g.point_value = PointValue { minor_units: u64::MAX, per_points: 1 };
+        g.point_value = PointValue {
+            minor_units: u64::MAX,
+            per_points: 1,
+        };
         assert_eq!(g.money_for_points(2), None);
     }
 }

@@ -71,7 +71,9 @@ pub struct HexError {
 }
 
 pub(crate) fn parse_hex32(s: &str) -> Result<[u8; 32], HexError> {
-    let err = || HexError { found: s.chars().take(80).collect() };
+    let err = || HexError {
+        found: s.chars().take(80).collect(),
+    };
     let bytes = hex::decode(s.trim()).map_err(|_| err())?;
     bytes.try_into().map_err(|_| err())
 }
@@ -115,7 +117,9 @@ pub(crate) mod serde_bytes_fixed {
         }
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>, const N: usize>(d: D) -> Result<[u8; N], D::Error> {
+    pub fn deserialize<'de, D: Deserializer<'de>, const N: usize>(
+        d: D,
+    ) -> Result<[u8; N], D::Error> {
         if d.is_human_readable() {
             let s: String = serde::Deserialize::deserialize(d)?;
             let bytes = hex::decode(s.trim()).map_err(D::Error::custom)?;
@@ -132,7 +136,9 @@ pub(crate) mod serde_bytes_fixed {
                 fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<[u8; N], A::Error> {
                     let mut out = [0u8; N];
                     for (i, slot) in out.iter_mut().enumerate() {
-                        *slot = seq.next_element()?.ok_or_else(|| A::Error::invalid_length(i, &self))?;
+                        *slot = seq
+                            .next_element()?
+                            .ok_or_else(|| A::Error::invalid_length(i, &self))?;
                     }
                     Ok(out)
                 }
@@ -160,7 +166,10 @@ mod tests {
 
     #[test]
     fn tags_separate_domains() {
-        assert_ne!(Hash::tagged(tag::VOTE, b"x"), Hash::tagged(tag::ENTRY, b"x"));
+        assert_ne!(
+            Hash::tagged(tag::VOTE, b"x"),
+            Hash::tagged(tag::ENTRY, b"x")
+        );
         // Moving a byte between tag and body changes the hash.
         assert_ne!(Hash::tagged(b"ab", b"c"), Hash::tagged(b"a", b"bc"));
     }

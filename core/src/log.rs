@@ -22,7 +22,7 @@ use crate::genesis::Genesis;
 use crate::hash::Hash;
 use crate::merkle::{Blake3Hasher, MerkleFrontier, MerkleHasher};
 use crate::quorum::{cert_signatures, CertError, CertSigner};
-use crate::record::{Entry, Epoch, PartnerId, RedeemCert, Record, SignedEntry, Timestamp};
+use crate::record::{Entry, Epoch, PartnerId, Record, RedeemCert, SignedEntry, Timestamp};
 use crate::verified::Verified;
 use serde::{Deserialize, Serialize};
 
@@ -308,7 +308,10 @@ impl SignatureChecked {
             .flat_map(|e| entry_signatures(e).map(|(_, m)| m))
             .collect();
         if crypto::verify_batch(&items).is_ok() {
-            entries.into_iter().map(|e| Ok(SignatureChecked(e))).collect()
+            entries
+                .into_iter()
+                .map(|e| Ok(SignatureChecked(e)))
+                .collect()
         } else {
             entries.into_iter().map(SignatureChecked::verify).collect()
         }

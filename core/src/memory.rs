@@ -126,7 +126,10 @@ impl LedgerView for MemoryLedger {
         Ok(self.members.get(member).copied().unwrap_or_default())
     }
     fn has_lots(&self, member: &MemberId) -> Result<bool, MemoryError> {
-        Ok(self.member_lots.get(member).is_some_and(|ids| !ids.is_empty()))
+        Ok(self
+            .member_lots
+            .get(member)
+            .is_some_and(|ids| !ids.is_empty()))
     }
     fn member_lots(&self, member: &MemberId) -> Result<Vec<Lot>, MemoryError> {
         let ids = self.member_lots.get(member).into_iter().flatten();
@@ -327,7 +330,10 @@ impl<S: LedgerStore> Ledger<S> {
         self.pending_partners()
             .into_iter()
             .filter_map(|partner| {
-                let first = self.pending.range((partner, 0)..=(partner, u64::MAX)).next();
+                let first = self
+                    .pending
+                    .range((partner, 0)..=(partner, u64::MAX))
+                    .next();
                 first.map(|((p, seq), parked)| (*p, *seq, parked.missing.clone()))
             })
             .collect()

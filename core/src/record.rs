@@ -125,7 +125,10 @@ impl RedeemOrder {
     /// Signs as the member.
     pub fn sign(self, member: &Keypair) -> SignedOrder {
         let signature = member.sign(&self.id());
-        SignedOrder { order: self, signature }
+        SignedOrder {
+            order: self,
+            signature,
+        }
     }
 }
 
@@ -172,7 +175,11 @@ impl Vote {
     }
     /// Checks the voter's signature (not whether the voter is a partner: see the certificate check).
     pub fn verify_signature(&self) -> Result<(), SignatureError> {
-        crypto::verify(&self.partner.0, &vote_message(&self.order_id), &self.signature)
+        crypto::verify(
+            &self.partner.0,
+            &vote_message(&self.order_id),
+            &self.signature,
+        )
     }
 }
 
@@ -257,7 +264,10 @@ impl Entry {
     /// Signs as the log's owner.
     pub fn sign(self, partner: &Keypair) -> SignedEntry {
         let signature = partner.sign(&self.id());
-        SignedEntry { entry: self, signature }
+        SignedEntry {
+            entry: self,
+            signature,
+        }
     }
 }
 

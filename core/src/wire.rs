@@ -256,7 +256,9 @@ impl WireMessage for Response {
         match self {
             Response::Range { entries } => at_most("range", entries.len(), MAX_RANGE_ENTRIES),
             Response::Heads(heads) => at_most("heads", heads.len(), MAX_HEADS),
-            Response::CheckpointSigs(sigs) => at_most("checkpoint signatures", sigs.len(), MAX_HEADS),
+            Response::CheckpointSigs(sigs) => {
+                at_most("checkpoint signatures", sigs.len(), MAX_HEADS)
+            }
             Response::Vote(_) | Response::Error { .. } => Ok(()),
         }
     }

@@ -1,7 +1,9 @@
 //! The audit export and record proofs over a small coalition history built here with real keys:
 //! a faithful export verifies; every single-byte change to it, and to a record proof, is caught.
 
-use coalition_core::audit::{verify_export, write_item, ExportHeader, ExportItem, ExportTrailer, EXPORT_MAGIC};
+use coalition_core::audit::{
+    verify_export, write_item, ExportHeader, ExportItem, ExportTrailer, EXPORT_MAGIC,
+};
 use coalition_core::checkpoint::{
     epoch_activity, Checkpoint, CheckpointSig, RecordProof, SealedCheckpoint,
 };
@@ -31,8 +33,12 @@ struct World {
 
 impl World {
     fn new() -> World {
-        let partners: Vec<Keypair> = (1..=4u8).map(|b| Keypair::from_secret_bytes(&[b; 32])).collect();
-        let members = (50..53u8).map(|b| Keypair::from_secret_bytes(&[b; 32])).collect();
+        let partners: Vec<Keypair> = (1..=4u8)
+            .map(|b| Keypair::from_secret_bytes(&[b; 32]))
+            .collect();
+        let members = (50..53u8)
+            .map(|b| Keypair::from_secret_bytes(&[b; 32]))
+            .collect();
         let genesis = Genesis {
             coalition: "audit".into(),
             genesis_time: START,
@@ -47,7 +53,10 @@ impl World {
                 })
                 .collect(),
             fault_tolerance: None,
-            point_value: PointValue { minor_units: 1, per_points: 2 },
+            point_value: PointValue {
+                minor_units: 1,
+                per_points: 2,
+            },
             currency: "EUR".into(),
             fee_bps: 150,
             max_clock_skew_secs: 60,
@@ -109,13 +118,19 @@ impl World {
         .sign(&self.members[m]);
         let mut b = CertBuilder::new(&self.genesis, order).unwrap();
         for v in 0..3 {
-            b.add(&Vote::sign(b.order_id(), &self.partners[(p + v) % 4])).unwrap();
+            b.add(&Vote::sign(b.order_id(), &self.partners[(p + v) % 4]))
+                .unwrap();
         }
         self.append(p, Record::Redeem(b.finish().unwrap().into_inner()));
     }
 
     fn close_all(&mut self) {
-        let epoch = self.ledger.store().log_head(&self.pid(0)).unwrap().open_epoch;
+        let epoch = self
+            .ledger
+            .store()
+            .log_head(&self.pid(0))
+            .unwrap()
+            .open_epoch;
         self.now = self.now.max(self.genesis.epoch_end(epoch));
         for p in 0..4 {
             self.append(p, Record::EpochClose(EpochClose { epoch }));
@@ -133,10 +148,27 @@ impl World {
             let closes: BTreeMap<_, _> = (0..4)
                 .map(|p| (self.pid(p), self.ledger.store().closes()[&(self.pid(p), e)]))
                 .collect();
-            let cp = Checkpoint::compute(&self.genesis, e, &closes, prev.map(|(c, _)| c.checkpoint.hash()), st.hash())
-                .unwrap();
-            let signatures = self.partners.iter().take(3).map(|k| CheckpointSig::sign(&cp, k)).collect();
-            out.push((SealedCheckpoint { checkpoint: cp, signatures }, st));
+            let cp = Checkpoint::compute(
+                &self.genesis,
+                e,
+                &closes,
+                prev.map(|(c, _)| c.checkpoint.hash()),
+                st.hash(),
+            )
+            .unwrap();
+            let signatures = self
+                .partners
+                .iter()
+                .take(3)
+                .map(|k| CheckpointSig::sign(&cp, k))
+                .collect();
+            out.push((
+                SealedCheckpoint {
+                    checkpoint: cp,
+                    signatures,
+                },
+                st,
+            ));
         }
         out
     }
@@ -146,11 +178,14 @@ impl World {
         let last = &sealed.last().unwrap().0.checkpoint;
         let mut buf = EXPORT_MAGIC.to_vec();
         let log_sizes: Vec<_> = last.logs.iter().map(|l| (l.partner, l.size)).collect();
-        write_item(&mut buf, &ExportItem::Header(ExportHeader {
-            coalition: self.genesis.hash(),
-            epoch: epochs - 1,
-            log_sizes: log_sizes.clone(),
-        }))
+        write_item(
+            &mut buf,
+            &ExportItem::Header(ExportHeader {
+                coalition: self.genesis.hash(),
+                epoch: epochs - 1,
+                log_sizes: log_sizes.clone(),
+            }),
+        )
         .unwrap();
         let mut entries = 0;
         for (p, size) in &log_sizes {
@@ -163,11 +198,14 @@ impl World {
             write_item(&mut buf, &ExportItem::Checkpoint(c.clone())).unwrap();
             write_item(&mut buf, &ExportItem::Statement(s.clone())).unwrap();
         }
-        write_item(&mut buf, &ExportItem::Trailer(ExportTrailer {
-            entries,
-            checkpoints: epochs,
-            statements: epochs,
-        }))
+        write_item(
+            &mut buf,
+            &ExportItem::Trailer(ExportTrailer {
+                entries,
+                checkpoints: epochs,
+                statements: epochs,
+            }),
+        )
         .unwrap();
         buf
     }
@@ -257,7 +295,8 @@ fn record_proof_verifies_and_fails_when_changed() {
     let proof = RecordProof {
         entry: entries[seq].clone(),
         in_log: InclusionProof::from_leaves(&Blake3Hasher, &leaves, seq as u64, log.size).unwrap(),
-        in_checkpoint: InclusionProof::from_leaves(&Blake3Hasher, &logs_leaves, index as u64, 4).unwrap(),
+        in_checkpoint: InclusionProof::from_leaves(&Blake3Hasher, &logs_leaves, index as u64, 4)
+            .unwrap(),
         sealed: cp.clone(),
     };
     proof.verify(&w.genesis).unwrap();
@@ -268,7 +307,10 @@ fn record_proof_verifies_and_fails_when_changed() {
         let i = (fast_rng(&mut seed) % bad.len() as u64) as usize;
         bad[i] ^= 1 << (fast_rng(&mut seed) % 8);
         if let Ok(p) = coalition_core::encoding::decode::<RecordProof>(&bad) {
-            assert!(p.verify(&w.genesis).is_err(), "flipping byte {i} went unnoticed");
+            assert!(
+                p.verify(&w.genesis).is_err(),
+                "flipping byte {i} went unnoticed"
+            );
         }
     }
 }

@@ -40,7 +40,10 @@ fn genesis() -> Genesis {
             })
             .collect(),
         fault_tolerance: None,
-        point_value: PointValue { minor_units: 1, per_points: 1 },
+        point_value: PointValue {
+            minor_units: 1,
+            per_points: 1,
+        },
         currency: "EUR".into(),
         fee_bps: 0,
         max_clock_skew_secs: 60,
@@ -56,14 +59,20 @@ fn sample_entry() -> SignedEntry {
         member_seq: 3,
         redeemer: PartnerId(partner.public()),
         points: 40,
-        lots: vec![LotSpend { lot: Hash([5; 32]), points: 40 }],
+        lots: vec![LotSpend {
+            lot: Hash([5; 32]),
+            points: 40,
+        }],
         time: 1000,
     }
     .sign(&member);
     let votes = (1..=3u8)
         .map(|b| {
             let v = Vote::sign(order.order.id(), &Keypair::from_secret_bytes(&[b; 32]));
-            VoteSig { partner: v.partner, signature: v.signature }
+            VoteSig {
+                partner: v.partner,
+                signature: v.signature,
+            }
         })
         .collect();
     Entry {

@@ -571,7 +571,13 @@ fn a_withdrawn_own_entry_leaves_its_position_free() {
     let waiting = w.next_entry(1, Record::Redeem(cert));
     let (p1, seq) = (w.partners[1].id(), waiting.entry.seq);
     let outcome = w.ledger.ingest(waiting.clone());
-    assert!(matches!(outcome, Ok(IngestOutcome::Pending(Missing::PriorSpend { .. }))), "{outcome:?}");
+    assert!(
+        matches!(
+            outcome,
+            Ok(IngestOutcome::Pending(Missing::PriorSpend { .. }))
+        ),
+        "{outcome:?}"
+    );
 
     assert_eq!(w.ledger.unpark(&p1, seq), Some(waiting));
     assert_eq!(w.ledger.unpark(&p1, seq), None);

@@ -41,7 +41,12 @@ pub fn append(path: &Path, genesis_hash: &Hash, epoch: Epoch, checkpoint: &Hash)
                 .split(' ')
                 .next()
                 .and_then(|s| s.parse().ok())
-                .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, format!("bad anchor line {line:?}")))?;
+                .ok_or_else(|| {
+                    io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        format!("bad anchor line {line:?}"),
+                    )
+                })?;
             (e + 1, link(line))
         }
     };
@@ -55,7 +60,11 @@ pub fn append(path: &Path, genesis_hash: &Hash, epoch: Epoch, checkpoint: &Hash)
         ));
     }
     let line = format!("{epoch} {checkpoint} {prev_link}\n");
-    let mut f = OpenOptions::new().create(true).write(true).truncate(false).open(path)?;
+    let mut f = OpenOptions::new()
+        .create(true)
+        .write(true)
+        .truncate(false)
+        .open(path)?;
     // Drop a line a crash cut short, then append.
     f.set_len(complete.len() as u64)?;
     use std::io::Seek;
@@ -67,12 +76,19 @@ pub fn append(path: &Path, genesis_hash: &Hash, epoch: Epoch, checkpoint: &Hash)
 /// Reads and checks an anchor file: consecutive epochs from 0, every link right.
 pub fn read(path: &Path, genesis_hash: &Hash) -> io::Result<Vec<(Epoch, Hash)>> {
     let text = std::fs::read_to_string(path)?;
-    let bad = |n: usize, why: &str| io::Error::new(io::ErrorKind::InvalidData, format!("anchor line {}: {why}", n + 1));
+    let bad = |n: usize, why: &str| {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("anchor line {}: {why}", n + 1),
+        )
+    };
     let mut out = Vec::new();
     let mut prev_link = *genesis_hash;
     for (n, line) in text.lines().enumerate() {
         let parts: Vec<&str> = line.split(' ').collect();
-        let [e, cp, l] = parts.as_slice() else { return Err(bad(n, "not three fields")) };
+        let [e, cp, l] = parts.as_slice() else {
+            return Err(bad(n, "not three fields"));
+        };
         let e: Epoch = e.parse().map_err(|_| bad(n, "bad epoch"))?;
         if e != n as u64 {
             return Err(bad(n, "epochs are not consecutive from 0"));
@@ -104,7 +120,10 @@ mod tests {
         f.write_all(b"2 abc")?;
         append(&path, &g, 2, &Hash([3; 32]))?;
         let lines = read(&path, &g)?;
-        assert_eq!(lines, vec![(0, Hash([1; 32])), (1, Hash([2; 32])), (2, Hash([3; 32]))]);
+        assert_eq!(
+            lines,
+            vec![(0, Hash([1; 32])), (1, Hash([2; 32])), (2, Hash([3; 32]))]
+        );
         let text = std::fs::read_to_string(&path)?.replacen("0 01", "0 02", 1);
         std::fs::write(&path, text)?;
         assert!(read(&path, &g).is_err());

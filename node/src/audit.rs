@@ -28,15 +28,23 @@ pub async fn settlement(node: &Arc<Node>, epoch: Epoch) -> Result<SettlementView
         .blocking(move |s| s.statement(epoch))
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("epoch {epoch} has not been settled yet")))?;
-    let statement: SettlementStatement =
-        decode(&bytes).map_err(|e| ApiError::Internal(format!("stored statement of epoch {epoch}: {e}")))?;
+    let statement: SettlementStatement = decode(&bytes)
+        .map_err(|e| ApiError::Internal(format!("stored statement of epoch {epoch}: {e}")))?;
     let sealed = node.seal.lock().await.sealed > epoch;
-    Ok(SettlementView { epoch, sealed, statement })
+    Ok(SettlementView {
+        epoch,
+        sealed,
+        statement,
+    })
 }
 
 /// Proof that the record `record` (a lot id, an order id) is covered by a sealed checkpoint: the
 /// first one that covers it, or that of `epoch`.
-pub async fn prove(node: &Arc<Node>, record: Hash, epoch: Option<Epoch>) -> Result<RecordProof, ApiError> {
+pub async fn prove(
+    node: &Arc<Node>,
+    record: Hash,
+    epoch: Option<Epoch>,
+) -> Result<RecordProof, ApiError> {
     let loc = node
         .blocking(move |s| s.record_location(&record))
         .await?
@@ -47,7 +55,11 @@ pub async fn prove(node: &Arc<Node>, record: Hash, epoch: Option<Epoch>) -> Resu
     let entry = node
         .blocking(move |s| s.entry(&partner, loc.seq))
         .await?
-        .ok_or_else(|| ApiError::Internal(format!("record {record} is indexed but its entry is missing")))?;
+        .ok_or_else(|| {
+            ApiError::Internal(format!(
+                "record {record} is indexed but its entry is missing"
+            ))
+        })?;
     let epoch = epoch.unwrap_or(entry.entry.epoch);
     if epoch >= sealed_through {
         return Err(ApiError::NotFound(format!(
@@ -67,14 +79,30 @@ pub async fn prove(node: &Arc<Node>, record: Hash, epoch: Option<Epoch>) -> Resu
             loc.seq
         )));
     }
-    let close = LogClose { epoch, size: log.size, root: log.root };
-    let leaves = node.blocking(move |s| s.leaf_hashes(&partner, close.size)).await?;
+    let close = LogClose {
+        epoch,
+        size: log.size,
+        root: log.root,
+    };
+    let leaves = node
+        .blocking(move |s| s.leaf_hashes(&partner, close.size))
+        .await?;
     let in_log = InclusionProof::from_leaves(&Blake3Hasher, &leaves, loc.seq, close.size)
         .map_err(|e| ApiError::Internal(e.to_string()))?;
     let logs_leaves: Vec<Hash> = sealed.checkpoint.logs.iter().map(|l| l.leaf()).collect();
-    let in_checkpoint = InclusionProof::from_leaves(&Blake3Hasher, &logs_leaves, index as u64, logs_leaves.len() as u64)
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
-    let proof = RecordProof { entry, in_log, in_checkpoint, sealed };
+    let in_checkpoint = InclusionProof::from_leaves(
+        &Blake3Hasher,
+        &logs_leaves,
+        index as u64,
+        logs_leaves.len() as u64,
+    )
+    .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let proof = RecordProof {
+        entry,
+        in_log,
+        in_checkpoint,
+        sealed,
+    };
     proof
         .verify(&node.genesis)
         .map_err(|e| ApiError::Internal(format!("the proof built does not verify: {e}")))?;

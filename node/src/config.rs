@@ -72,7 +72,10 @@ pub struct Config {
 }
 
 fn read(path: &Path) -> Result<String, ConfigError> {
-    std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.into(), source })
+    std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.into(),
+        source,
+    })
 }
 
 /// Resolves a path in a config file relative to the config file's directory.
@@ -92,19 +95,26 @@ pub fn load_genesis(path: &Path) -> Result<Genesis, ConfigError> {
         what: "genesis (JSON)",
         reason: e.to_string(),
     })?;
-    genesis
-        .validate()
-        .map_err(|source| ConfigError::Genesis { path: path.into(), source })?;
+    genesis.validate().map_err(|source| ConfigError::Genesis {
+        path: path.into(),
+        source,
+    })?;
     Ok(genesis)
 }
 
 /// Loads a partner key file.
 pub fn load_key(path: &Path) -> Result<Keypair, ConfigError> {
     let text = read(path)?;
-    let parse = |reason: String| ConfigError::Parse { path: path.into(), what: "key file", reason };
+    let parse = |reason: String| ConfigError::Parse {
+        path: path.into(),
+        what: "key file",
+        reason,
+    };
     let kf: KeyFile = serde_json::from_str(&text).map_err(|e| parse(e.to_string()))?;
     let secret = hex::decode(kf.secret.trim()).map_err(|e| parse(format!("secret: {e}")))?;
-    let secret: [u8; 32] = secret.try_into().map_err(|_| parse("secret must be 32 bytes".into()))?;
+    let secret: [u8; 32] = secret
+        .try_into()
+        .map_err(|_| parse("secret must be 32 bytes".into()))?;
     let keypair = Keypair::from_secret_bytes(&secret);
     if keypair.public().to_hex() != kf.public.trim().to_lowercase() {
         return Err(parse("public key does not match the secret".into()));
@@ -129,7 +139,10 @@ impl Config {
         let keypair = load_key(&file.key_file)?;
         let me = PartnerId(keypair.public());
         if !genesis.is_partner(&me) {
-            return Err(ConfigError::NotAPartner { path: file.key_file, key: me.to_hex() });
+            return Err(ConfigError::NotAPartner {
+                path: file.key_file,
+                key: me.to_hex(),
+            });
         }
         let api_listen: SocketAddr = file.api_listen.parse().map_err(|e| ConfigError::Invalid {
             field: "api_listen",

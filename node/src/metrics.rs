@@ -57,22 +57,66 @@ impl Metrics {
             equivocations: Counter::default(),
             registry: Registry::default(),
         };
-        registry.register("entries_applied", "Log entries applied, by log", m.entries_applied.clone());
-        registry.register("entries_rejected", "Log entries refused, by reason", m.entries_rejected.clone());
-        registry.register("points_issued", "Points issued by this partner", m.points_issued.clone());
-        registry.register("votes_given", "Votes given for redeem orders", m.votes_given.clone());
-        registry.register("votes_refused", "Votes refused, by reason", m.votes_refused.clone());
-        registry.register("certificates_formed", "Redeem certificates formed here", m.certificates_formed.clone());
-        registry.register("redemptions_failed", "Redemptions that failed, by reason", m.redemptions_failed.clone());
+        registry.register(
+            "entries_applied",
+            "Log entries applied, by log",
+            m.entries_applied.clone(),
+        );
+        registry.register(
+            "entries_rejected",
+            "Log entries refused, by reason",
+            m.entries_rejected.clone(),
+        );
+        registry.register(
+            "points_issued",
+            "Points issued by this partner",
+            m.points_issued.clone(),
+        );
+        registry.register(
+            "votes_given",
+            "Votes given for redeem orders",
+            m.votes_given.clone(),
+        );
+        registry.register(
+            "votes_refused",
+            "Votes refused, by reason",
+            m.votes_refused.clone(),
+        );
+        registry.register(
+            "certificates_formed",
+            "Redeem certificates formed here",
+            m.certificates_formed.clone(),
+        );
+        registry.register(
+            "redemptions_failed",
+            "Redemptions that failed, by reason",
+            m.redemptions_failed.clone(),
+        );
         registry.register(
             "redemption_latency_seconds",
             "Order received to certificate appended",
             m.redemption_latency.clone(),
         );
-        registry.register("peers_connected", "Partners connected", m.peers_connected.clone());
-        registry.register("pending_entries", "Entries waiting for a dependency", m.pending_entries.clone());
-        registry.register("checkpoints_sealed", "Checkpoints sealed", m.checkpoints_sealed.clone());
-        registry.register("equivocations", "Equivocations detected", m.equivocations.clone());
+        registry.register(
+            "peers_connected",
+            "Partners connected",
+            m.peers_connected.clone(),
+        );
+        registry.register(
+            "pending_entries",
+            "Entries waiting for a dependency",
+            m.pending_entries.clone(),
+        );
+        registry.register(
+            "checkpoints_sealed",
+            "Checkpoints sealed",
+            m.checkpoints_sealed.clone(),
+        );
+        registry.register(
+            "equivocations",
+            "Equivocations detected",
+            m.equivocations.clone(),
+        );
         Metrics { registry, ..m }
     }
 

@@ -6,8 +6,8 @@ use crate::p2p::{Refusal, Request, Response};
 use crate::service::{append_error, Node};
 use crate::writer::{now, VoteOutcome};
 use coalition_client::types::{EntryRef, RedeemResponse};
-use coalition_core::hash::Hash;
 use coalition_core::genesis::Genesis;
+use coalition_core::hash::Hash;
 use coalition_core::quorum::{CertBuilder, CertError};
 use coalition_core::record::{PartnerId, Record, SignedOrder};
 use futures::stream::{FuturesUnordered, StreamExt};
@@ -20,7 +20,8 @@ const TRANSIENT: &[&str] = &["future_seq", "unknown_lot"];
 
 /// Decodes an order token (hex of the canonical `SignedOrder`).
 pub fn decode_token(token: &str) -> Result<SignedOrder, ApiError> {
-    coalition_client::order::parse_order_token(token).map_err(|e| ApiError::BadRequest(e.to_string()))
+    coalition_client::order::parse_order_token(token)
+        .map_err(|e| ApiError::BadRequest(e.to_string()))
 }
 
 /// The `POST /v1/redeem` flow.
@@ -43,7 +44,8 @@ pub async fn redeem(node: &Arc<Node>, token: &str) -> Result<RedeemResponse, Api
     let order_id = order.order.id();
     let Some(_active) = Active::enter(node, order_id) else {
         return Err(ApiError::Unavailable(
-            "this order is being redeemed by another request now; submit it again for the receipt".into(),
+            "this order is being redeemed by another request now; submit it again for the receipt"
+                .into(),
         ));
     };
     let o2 = order.clone();
@@ -59,7 +61,9 @@ pub async fn redeem(node: &Arc<Node>, token: &str) -> Result<RedeemResponse, Api
     match &result {
         Ok(_) => {
             node.metrics.certificates_formed.inc();
-            node.metrics.redemption_latency.observe(started.elapsed().as_secs_f64());
+            node.metrics
+                .redemption_latency
+                .observe(started.elapsed().as_secs_f64());
         }
         Err(e) => {
             let code = match e {
@@ -67,7 +71,10 @@ pub async fn redeem(node: &Arc<Node>, token: &str) -> Result<RedeemResponse, Api
                 ApiError::NoQuorum { .. } => "no_quorum".into(),
                 _ => "other".into(),
             };
-            node.metrics.redemptions_failed.get_or_create(&crate::metrics::label("reason", &code)).inc();
+            node.metrics
+                .redemptions_failed
+                .get_or_create(&crate::metrics::label("reason", &code))
+                .inc();
         }
     }
     result
@@ -80,12 +87,18 @@ fn start(genesis: &Genesis, order: SignedOrder) -> Result<CertBuilder<'_>, ApiEr
             CertError::MemberSignature { .. } => "bad_member_signature",
             _ => "malformed",
         };
-        ApiError::Refused { code: code.into(), message: e.to_string() }
+        ApiError::Refused {
+            code: code.into(),
+            message: e.to_string(),
+        }
     })
 }
 
 /// Gathers votes for the builder's order, forms the certificate, appends it.
-async fn complete(node: &Arc<Node>, mut builder: CertBuilder<'_>) -> Result<RedeemResponse, ApiError> {
+async fn complete(
+    node: &Arc<Node>,
+    mut builder: CertBuilder<'_>,
+) -> Result<RedeemResponse, ApiError> {
     let genesis = builder.genesis();
     let order = builder.order().clone();
     let needed = genesis.quorum();
@@ -123,27 +136,49 @@ async fn complete(node: &Arc<Node>, mut builder: CertBuilder<'_>) -> Result<Rede
             if refusals.len() + failures.len() > n.saturating_sub(needed) && !refusals.is_empty() {
                 return Err(ApiError::Refused {
                     code: r.code.clone(),
-                    message: format!("{} refused: {} ({} of {} votes)", node.name_of(p), r.message, got, needed),
+                    message: format!(
+                        "{} refused: {} ({} of {} votes)",
+                        node.name_of(p),
+                        r.message,
+                        got,
+                        needed
+                    ),
                 });
             }
         }
         let detail = failures
             .iter()
             .map(|(p, f)| format!("{}: {f}", node.name_of(p)))
-            .chain(refusals.iter().map(|(p, r)| format!("{}: {}", node.name_of(p), r.message)))
+            .chain(
+                refusals
+                    .iter()
+                    .map(|(p, r)| format!("{}: {}", node.name_of(p), r.message)),
+            )
             .collect::<Vec<_>>()
             .join("; ");
-        return Err(ApiError::NoQuorum { got, needed, detail });
+        return Err(ApiError::NoQuorum {
+            got,
+            needed,
+            detail,
+        });
     }
     let votes = builder.count();
-    let verified = builder.finish().map_err(|e| ApiError::Internal(format!("certificate: {e}")))?;
+    let verified = builder
+        .finish()
+        .map_err(|e| ApiError::Internal(format!("certificate: {e}")))?;
     let cert = verified.inner().clone();
     let order_id = cert.order.order.id();
     let points = cert.order.order.points;
-    let entry = node.writer.append_certificate(verified).await.map_err(|e| match append_error(e) {
-        ApiError::BadRequest(m) => ApiError::Internal(format!("certified but not appended: {m}")),
-        other => other,
-    })?;
+    let entry = node
+        .writer
+        .append_certificate(verified)
+        .await
+        .map_err(|e| match append_error(e) {
+            ApiError::BadRequest(m) => {
+                ApiError::Internal(format!("certified but not appended: {m}"))
+            }
+            other => other,
+        })?;
     node.gossip_entry(entry.clone());
     tracing::info!(order = %order_id.short(), points, votes, "redemption certified");
     Ok(RedeemResponse {
@@ -151,12 +186,19 @@ async fn complete(node: &Arc<Node>, mut builder: CertBuilder<'_>) -> Result<Rede
         points,
         votes,
         cert,
-        entry: EntryRef { partner: node.me, seq: entry.entry.seq, entry_id: entry.id() },
+        entry: EntryRef {
+            partner: node.me,
+            seq: entry.entry.seq,
+            entry_id: entry.id(),
+        },
     })
 }
 
 /// The receipt of an order whose certificate is already in our log.
-async fn already_certified(node: &Arc<Node>, order: &SignedOrder) -> Result<Option<RedeemResponse>, ApiError> {
+async fn already_certified(
+    node: &Arc<Node>,
+    order: &SignedOrder,
+) -> Result<Option<RedeemResponse>, ApiError> {
     let id = order.order.id();
     let found = node.blocking(move |s| s.record_entry(&id)).await?;
     Ok(found.and_then(|entry| match &entry.entry.record {
@@ -165,7 +207,11 @@ async fn already_certified(node: &Arc<Node>, order: &SignedOrder) -> Result<Opti
             points: cert.order.order.points,
             votes: cert.votes.len(),
             cert: cert.clone(),
-            entry: EntryRef { partner: entry.entry.partner, seq: entry.entry.seq, entry_id: entry.id() },
+            entry: EntryRef {
+                partner: entry.entry.partner,
+                seq: entry.entry.seq,
+                entry_id: entry.id(),
+            },
         }),
         _ => None,
     }))
@@ -189,12 +235,25 @@ async fn ask(
         let outcome = if partner == node.me {
             match node.writer.vote(order.clone(), now()).await {
                 VoteOutcome::Given(v) => Ok(v),
-                VoteOutcome::Refused(r) => Err(Ask::Refused(Refusal { code: r.code().into(), message: r.message() })),
+                VoteOutcome::Refused(r) => Err(Ask::Refused(Refusal {
+                    code: r.code().into(),
+                    message: r.message(),
+                })),
                 VoteOutcome::Failed(f) => Err(Ask::Failed(f)),
             }
         } else {
             let left = deadline.saturating_duration_since(Instant::now());
-            match tokio::time::timeout(left, node.net.request(partner, Request::Vote { order: order.clone() })).await {
+            match tokio::time::timeout(
+                left,
+                node.net.request(
+                    partner,
+                    Request::Vote {
+                        order: order.clone(),
+                    },
+                ),
+            )
+            .await
+            {
                 Ok(Ok(Response::Vote(Ok(v)))) => Ok(v),
                 Ok(Ok(Response::Vote(Err(r)))) => Err(Ask::Refused(r)),
                 Ok(Ok(other)) => Err(Ask::Failed(format!("unexpected answer {other:?}"))),
@@ -230,9 +289,15 @@ pub async fn answer_vote(node: &Arc<Node>, from: PartnerId, order: SignedOrder) 
             Response::Vote(Ok(v))
         }
         VoteOutcome::Refused(r) => {
-            node.metrics.votes_refused.get_or_create(&crate::metrics::label("reason", r.code())).inc();
+            node.metrics
+                .votes_refused
+                .get_or_create(&crate::metrics::label("reason", r.code()))
+                .inc();
             tracing::info!(redeemer = %node.name_of(&from), reason = r.code(), "vote refused");
-            Response::Vote(Err(Refusal { code: r.code().into(), message: r.message() }))
+            Response::Vote(Err(Refusal {
+                code: r.code().into(),
+                message: r.message(),
+            }))
         }
         VoteOutcome::Failed(f) => Response::Error { message: f },
     }
@@ -251,7 +316,11 @@ impl<'a> Active<'a> {
     /// `None` when another request is already handling the order.
     fn enter(node: &'a Node, id: Hash) -> Option<Active<'a>> {
         // The set only ever holds ids; a panic elsewhere cannot leave it inconsistent.
-        let inserted = node.redeeming.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).insert(id);
+        let inserted = node
+            .redeeming
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .insert(id);
         // Lazily: a guard made and dropped when the id was already held would remove the other
         // holder's mark, and its drop would wait on the lock still held here.
         inserted.then(|| Active { node, id })
@@ -260,7 +329,11 @@ impl<'a> Active<'a> {
 
 impl Drop for Active<'_> {
     fn drop(&mut self) {
-        self.node.redeeming.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).remove(&self.id);
+        self.node
+            .redeeming
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .remove(&self.id);
     }
 }
 
@@ -285,7 +358,9 @@ pub async fn retry_inflight(node: Arc<Node>, every: Duration) {
             let id = order.order.id();
             // Held for the whole attempt, so a POS resubmitting the order meanwhile is told to retry
             // rather than racing this append.
-            let Some(_active) = Active::enter(&node, id) else { continue };
+            let Some(_active) = Active::enter(&node, id) else {
+                continue;
+            };
             // Appended before a crash took the node down ahead of clearing the mark.
             if let Ok(Some(_)) = already_certified(&node, &order).await {
                 let _ = node.blocking(move |s| s.remove_inflight(&id)).await;

@@ -104,9 +104,11 @@ pub async fn recover(node: &Arc<Node>, anchor_file: &Path) -> Result<(), ApiErro
             continue;
         }
         let bytes = node.blocking(move |s| s.checkpoint(epoch)).await?;
-        let checkpoint: Checkpoint = stored(bytes, "checkpoint", epoch).map_err(|e| ApiError::Internal(e.to_string()))?;
+        let checkpoint: Checkpoint =
+            stored(bytes, "checkpoint", epoch).map_err(|e| ApiError::Internal(e.to_string()))?;
         let sig = encode(&CheckpointSig::sign(&checkpoint, &node.keypair));
-        node.blocking(move |s| s.put_checkpoint_sig(epoch, &me, &sig)).await?;
+        node.blocking(move |s| s.put_checkpoint_sig(epoch, &me, &sig))
+            .await?;
         tracing::info!(epoch, "signed a checkpoint left unsigned by a restart");
     }
     for epoch in 0..sealed {
@@ -114,11 +116,17 @@ pub async fn recover(node: &Arc<Node>, anchor_file: &Path) -> Result<(), ApiErro
         let Some(cp) = node.blocking(move |_| sealed_checkpoint(&n, epoch)).await? else {
             break;
         };
-        let (path, g, h) = (anchor_file.to_path_buf(), node.genesis.hash(), cp.checkpoint.hash());
+        let (path, g, h) = (
+            anchor_file.to_path_buf(),
+            node.genesis.hash(),
+            cp.checkpoint.hash(),
+        );
         tokio::task::spawn_blocking(move || anchor::append(&path, &g, epoch, &h))
             .await
             .map_err(|e| ApiError::Internal(e.to_string()))?
-            .map_err(|e| ApiError::Internal(format!("anchor file {}: {e}", anchor_file.display())))?;
+            .map_err(|e| {
+                ApiError::Internal(format!("anchor file {}: {e}", anchor_file.display()))
+            })?;
     }
     Ok(())
 }
@@ -148,7 +156,12 @@ async fn compute_ready(node: &Arc<Node>) -> Result<(), ApiError> {
             return Ok(());
         };
         // Every entry of this epoch must have applied: a parked certificate would change the lots.
-        if node.writer.pending_min_epoch().await.is_some_and(|e| e <= epoch) {
+        if node
+            .writer
+            .pending_min_epoch()
+            .await
+            .is_some_and(|e| e <= epoch)
+        {
             return Ok(());
         }
         let genesis = node.genesis.clone();
@@ -157,19 +170,35 @@ async fn compute_ready(node: &Arc<Node>) -> Result<(), ApiError> {
                 let mut lots: Vec<Lot> = Vec::new();
                 s.for_each_lot(|l| lots.push(l.clone()))?;
                 let prev_statement = match epoch.checked_sub(1) {
-                    Some(p) => Some(stored::<SettlementStatement>(s.statement(p)?, "statement", p)?),
+                    Some(p) => Some(stored::<SettlementStatement>(
+                        s.statement(p)?,
+                        "statement",
+                        p,
+                    )?),
                     None => None,
                 };
                 let prev_checkpoint = match epoch.checked_sub(1) {
-                    Some(p) => Some(stored::<Checkpoint>(s.checkpoint(p)?, "checkpoint", p)?.hash()),
+                    Some(p) => {
+                        Some(stored::<Checkpoint>(s.checkpoint(p)?, "checkpoint", p)?.hash())
+                    }
                     None => None,
                 };
                 let activity = epoch_activity(&genesis, epoch, &lots)
                     .map_err(|e| crate::store::StoreError::Derive(e.to_string()))?;
                 let statement = compute_statement(&genesis, &activity, prev_statement.as_ref())
-                    .map_err(|e| crate::store::StoreError::Derive(format!("settlement of epoch {epoch}: {e}")))?;
-                let checkpoint = Checkpoint::compute(&genesis, epoch, &closes, prev_checkpoint, statement.hash())
-                    .map_err(|e| crate::store::StoreError::Derive(e.to_string()))?;
+                    .map_err(|e| {
+                        crate::store::StoreError::Derive(format!(
+                            "settlement of epoch {epoch}: {e}"
+                        ))
+                    })?;
+                let checkpoint = Checkpoint::compute(
+                    &genesis,
+                    epoch,
+                    &closes,
+                    prev_checkpoint,
+                    statement.hash(),
+                )
+                .map_err(|e| crate::store::StoreError::Derive(e.to_string()))?;
                 s.put_statement(epoch, &encode(&statement))?;
                 s.put_checkpoint(epoch, &encode(&checkpoint))?;
                 Ok((checkpoint, statement))
@@ -179,7 +208,8 @@ async fn compute_ready(node: &Arc<Node>) -> Result<(), ApiError> {
         let bytes = encode(&sig);
         let me = node.me;
         let stored_sig = bytes.clone();
-        node.blocking(move |s| s.put_checkpoint_sig(epoch, &me, &stored_sig)).await?;
+        node.blocking(move |s| s.put_checkpoint_sig(epoch, &me, &stored_sig))
+            .await?;
         node.seal.lock().await.computed = epoch + 1;
         tracing::info!(
             epoch,
@@ -194,7 +224,10 @@ async fn compute_ready(node: &Arc<Node>) -> Result<(), ApiError> {
 }
 
 /// Every partner's close of `epoch`, if all are here.
-async fn closes_of(node: &Node, epoch: Epoch) -> Result<Option<BTreeMap<PartnerId, LogClose>>, ApiError> {
+async fn closes_of(
+    node: &Node,
+    epoch: Epoch,
+) -> Result<Option<BTreeMap<PartnerId, LogClose>>, ApiError> {
     let partners: Vec<PartnerId> = node.genesis.partners.iter().map(|p| p.id).collect();
     node.blocking(move |s| {
         let mut out = BTreeMap::new();
@@ -216,16 +249,27 @@ fn stored<T: serde::de::DeserializeOwned>(
     what: &str,
     epoch: Epoch,
 ) -> Result<T, crate::store::StoreError> {
-    let bytes = bytes.ok_or_else(|| crate::store::StoreError::Derive(format!("{what} of epoch {epoch} is missing")))?;
-    decode(&bytes).map_err(|e| crate::store::StoreError::Derive(format!("{what} of epoch {epoch}: {e}")))
+    let bytes = bytes.ok_or_else(|| {
+        crate::store::StoreError::Derive(format!("{what} of epoch {epoch} is missing"))
+    })?;
+    decode(&bytes)
+        .map_err(|e| crate::store::StoreError::Derive(format!("{what} of epoch {epoch}: {e}")))
 }
 
 /// Asks every connected partner for the signatures it holds of epochs `from..to`.
 async fn pull_signatures(node: &Arc<Node>, from: Epoch, to: Epoch) {
-    let peers: Vec<PartnerId> = node.connected.lock().map(|c| c.iter().copied().collect()).unwrap_or_default();
+    let peers: Vec<PartnerId> = node
+        .connected
+        .lock()
+        .map(|c| c.iter().copied().collect())
+        .unwrap_or_default();
     for epoch in from..to {
         for peer in &peers {
-            if let Ok(Response::CheckpointSigs(sigs)) = node.net.request(*peer, Request::GetCheckpointSigs { epoch }).await {
+            if let Ok(Response::CheckpointSigs(sigs)) = node
+                .net
+                .request(*peer, Request::GetCheckpointSigs { epoch })
+                .await
+            {
                 for bytes in sigs {
                     on_signature(node, *peer, bytes).await;
                 }
@@ -237,8 +281,12 @@ async fn pull_signatures(node: &Arc<Node>, from: Epoch, to: Epoch) {
 /// The signatures we hold for `epoch`, to answer a peer.
 pub async fn signatures_for(node: &Node, epoch: Epoch) -> Response {
     match node.blocking(move |s| s.checkpoint_sigs(epoch)).await {
-        Ok(sigs) => Response::CheckpointSigs(sigs.into_iter().map(|(_, b)| b).collect()).fit_to_limits(),
-        Err(e) => Response::Error { message: e.to_string() },
+        Ok(sigs) => {
+            Response::CheckpointSigs(sigs.into_iter().map(|(_, b)| b).collect()).fit_to_limits()
+        }
+        Err(e) => Response::Error {
+            message: e.to_string(),
+        },
     }
 }
 
@@ -303,7 +351,10 @@ async fn advance_sealed(node: &Arc<Node>, anchor_file: &Path) -> Result<(), ApiE
             return Ok(());
         }
         let n = node.clone();
-        let Some(cp) = node.blocking(move |_| sealed_checkpoint(&n, sealed)).await? else {
+        let Some(cp) = node
+            .blocking(move |_| sealed_checkpoint(&n, sealed))
+            .await?
+        else {
             warn_if_disagreeing(node, sealed).await;
             return Ok(());
         };
@@ -313,7 +364,9 @@ async fn advance_sealed(node: &Arc<Node>, anchor_file: &Path) -> Result<(), ApiE
         tokio::task::spawn_blocking(move || anchor::append(&path, &genesis_hash, sealed, &hash))
             .await
             .map_err(|e| ApiError::Internal(e.to_string()))?
-            .map_err(|e| ApiError::Internal(format!("anchor file {}: {e}", anchor_file.display())))?;
+            .map_err(|e| {
+                ApiError::Internal(format!("anchor file {}: {e}", anchor_file.display()))
+            })?;
         node.seal.lock().await.sealed = sealed + 1;
         node.metrics.checkpoints_sealed.inc();
         tracing::info!(epoch = sealed, checkpoint = %hash.short(), signatures = cp.signatures.len(), "checkpoint sealed");
@@ -326,7 +379,9 @@ async fn warn_if_disagreeing(node: &Arc<Node>, epoch: Epoch) {
         Ok(Some(b)) => decode::<Checkpoint>(&b).ok().map(|c| c.hash()),
         _ => None,
     };
-    let Ok(sigs) = node.store.checkpoint_sigs(epoch) else { return };
+    let Ok(sigs) = node.store.checkpoint_sigs(epoch) else {
+        return;
+    };
     let mut votes: BTreeMap<_, usize> = BTreeMap::new();
     for (_, b) in sigs {
         if let Ok(s) = decode::<CheckpointSig>(&b) {
@@ -346,10 +401,18 @@ pub async fn status(node: &Node) -> Result<Sealing, ApiError> {
         let st = node.seal.lock().await;
         (st.computed, st.last_sealed())
     };
-    let partners: Vec<(PartnerId, String)> = node.genesis.partners.iter().map(|p| (p.id, p.name.clone())).collect();
+    let partners: Vec<(PartnerId, String)> = node
+        .genesis
+        .partners
+        .iter()
+        .map(|p| (p.id, p.name.clone()))
+        .collect();
     // Nobody is late before the epoch has ended.
     if crate::writer::now() < node.genesis.epoch_end(computed) {
-        return Ok(Sealing { last_sealed, awaiting: Vec::new() });
+        return Ok(Sealing {
+            last_sealed,
+            awaiting: Vec::new(),
+        });
     }
     let awaiting = node
         .blocking(move |s| {
@@ -362,5 +425,8 @@ pub async fn status(node: &Node) -> Result<Sealing, ApiError> {
             Ok(out)
         })
         .await?;
-    Ok(Sealing { last_sealed, awaiting })
+    Ok(Sealing {
+        last_sealed,
+        awaiting,
+    })
 }

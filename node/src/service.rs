@@ -15,9 +15,9 @@ use crate::p2p::{self, Gossip, NetEvent, NetworkConfig, NetworkHandle, Request, 
 use crate::store::Store;
 use crate::writer::{self, now, AppendError, Writer};
 use crate::{redeem, seal, sync, views};
-use coalition_core::crypto::Keypair;
 use anyhow::Context;
 use coalition_client::types::*;
+use coalition_core::crypto::Keypair;
 use coalition_core::genesis::Genesis;
 use coalition_core::ledger::{LedgerView, Lot};
 use coalition_core::record::{reference_hash, Issue, MemberId, PartnerId, Record};
@@ -65,7 +65,10 @@ impl Node {
     }
     /// The partner's display name.
     pub fn name_of(&self, p: &PartnerId) -> String {
-        self.genesis.partner(p).map(|g| g.name.clone()).unwrap_or_else(|| p.short())
+        self.genesis
+            .partner(p)
+            .map(|g| g.name.clone())
+            .unwrap_or_else(|| p.short())
     }
 
     /// Runs blocking store work off the async executor.
@@ -86,10 +89,14 @@ impl Node {
             return Err(ApiError::BadRequest("points must be at least 1".into()));
         }
         if req.points > MAX_ISSUE_POINTS {
-            return Err(ApiError::BadRequest(format!("points must be at most {MAX_ISSUE_POINTS}")));
+            return Err(ApiError::BadRequest(format!(
+                "points must be at most {MAX_ISSUE_POINTS}"
+            )));
         }
         if !req.member.0.is_valid() {
-            return Err(ApiError::BadRequest("member id is not a valid ed25519 key".into()));
+            return Err(ApiError::BadRequest(
+                "member id is not a valid ed25519 key".into(),
+            ));
         }
         let lifetime = req.expires_in_secs.unwrap_or(DEFAULT_LOT_LIFETIME_SECS);
         if lifetime == 0 || lifetime > MAX_LOT_LIFETIME_SECS {
@@ -115,7 +122,9 @@ impl Node {
         let lot = issue.id();
         let entry = match self.writer.append(Record::Issue(issue)).await {
             Ok(entry) => entry,
-            Err(AppendError::ReferenceUsed { lot }) => return self.reissue(lot, &req, lifetime).await,
+            Err(AppendError::ReferenceUsed { lot }) => {
+                return self.reissue(lot, &req, lifetime).await
+            }
             Err(e) => return Err(append_error(e)),
         };
         self.metrics.points_issued.inc_by(req.points);
@@ -124,20 +133,33 @@ impl Node {
             lot,
             points: req.points,
             expires_at: time.saturating_add(lifetime),
-            entry: EntryRef { partner: self.me, seq: entry.entry.seq, entry_id: entry.id() },
+            entry: EntryRef {
+                partner: self.me,
+                seq: entry.entry.seq,
+                entry_id: entry.id(),
+            },
         })
     }
 
     /// The receipt of the lot already issued with this request's reference, if the request is the
     /// same (member, points, lifetime): a POS retry after a timeout. Anything else reusing the
     /// reference is refused, since it would silently become a different purchase.
-    async fn reissue(&self, lot: coalition_core::hash::Hash, req: &IssueRequest, lifetime: u64) -> Result<IssueResponse, ApiError> {
+    async fn reissue(
+        &self,
+        lot: coalition_core::hash::Hash,
+        req: &IssueRequest,
+        lifetime: u64,
+    ) -> Result<IssueResponse, ApiError> {
         let found = self.blocking(move |s| s.record_entry(&lot)).await?;
         let Some(entry) = found else {
-            return Err(ApiError::Internal(format!("lot {lot} is indexed by its reference but not stored")));
+            return Err(ApiError::Internal(format!(
+                "lot {lot} is indexed by its reference but not stored"
+            )));
         };
         let Record::Issue(issue) = &entry.entry.record else {
-            return Err(ApiError::Internal(format!("lot {lot}'s record is not an issue")));
+            return Err(ApiError::Internal(format!(
+                "lot {lot}'s record is not an issue"
+            )));
         };
         let same = issue.member == req.member
             && issue.points == req.points
@@ -149,7 +171,11 @@ impl Node {
             lot,
             points: issue.points,
             expires_at: issue.expires_at,
-            entry: EntryRef { partner: entry.entry.partner, seq: entry.entry.seq, entry_id: entry.id() },
+            entry: EntryRef {
+                partner: entry.entry.partner,
+                seq: entry.entry.seq,
+                entry_id: entry.id(),
+            },
         })
     }
 
@@ -185,21 +211,46 @@ impl Node {
     }
 
     /// Canonical entries of a log.
-    pub async fn log_range(&self, partner: PartnerId, from: u64, limit: u64) -> Result<LogRange, ApiError> {
+    pub async fn log_range(
+        &self,
+        partner: PartnerId,
+        from: u64,
+        limit: u64,
+    ) -> Result<LogRange, ApiError> {
         if !self.genesis.is_partner(&partner) {
-            return Err(ApiError::NotFound(format!("{} is not a partner", partner.to_hex())));
+            return Err(ApiError::NotFound(format!(
+                "{} is not a partner",
+                partner.to_hex()
+            )));
         }
         let limit = usize::try_from(limit).unwrap_or(1000);
         let (entries, head) = self
-            .blocking(move |s| Ok((s.entries_bytes(&partner, from, limit)?, s.log_head(&partner)?)))
+            .blocking(move |s| {
+                Ok((
+                    s.entries_bytes(&partner, from, limit)?,
+                    s.log_head(&partner)?,
+                ))
+            })
             .await?;
-        Ok(LogRange { partner, from, size: head.size, entries: entries.iter().map(hex::encode).collect() })
+        Ok(LogRange {
+            partner,
+            from,
+            size: head.size,
+            entries: entries.iter().map(hex::encode).collect(),
+        })
     }
 
     /// The operator's partition switch: cuts the node off from every partner, or heals it.
     pub async fn partition(&self, isolated: bool) -> Result<PartitionResponse, ApiError> {
-        let connected_peers = self.net.set_isolated(isolated).await.map_err(net_unavailable)?;
-        Ok(PartitionResponse { isolated, connected_peers })
+        let connected_peers = self
+            .net
+            .set_isolated(isolated)
+            .await
+            .map_err(net_unavailable)?;
+        Ok(PartitionResponse {
+            isolated,
+            connected_peers,
+        })
     }
 
     /// Peers, heads, epochs.
@@ -210,7 +261,9 @@ impl Node {
 
 /// The network task only stops when the node shuts down.
 fn net_unavailable(e: p2p::NetError) -> ApiError {
-    ApiError::Unavailable(format!("the network is not running ({e}); the node is shutting down"))
+    ApiError::Unavailable(format!(
+        "the network is not running ({e}); the node is shutting down"
+    ))
 }
 
 pub(crate) fn append_error(e: AppendError) -> ApiError {
@@ -233,7 +286,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let me = config.me;
     let store = Store::open(&config.file.data_dir, genesis.hash(), me)
         .with_context(|| format!("opening the store in {}", config.file.data_dir.display()))?;
-    let (writer, writer_thread) = writer::spawn(genesis.clone(), config.keypair.clone(), store.clone());
+    let (writer, writer_thread) =
+        writer::spawn(genesis.clone(), config.keypair.clone(), store.clone());
 
     let net_config = NetworkConfig::new(
         config.keypair.secret_bytes(),
@@ -241,7 +295,9 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         config.file.peers.clone(),
         genesis.clone(),
     );
-    let (net, mut events) = p2p::spawn(net_config).await.context("starting the network")?;
+    let (net, mut events) = p2p::spawn(net_config)
+        .await
+        .context("starting the network")?;
 
     let node = Arc::new(Node {
         genesis: genesis.clone(),
@@ -278,9 +334,18 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             handle_event(&events_node, ev);
         }
     });
-    let ae = tokio::spawn(sync::anti_entropy(node.clone(), Duration::from_secs(config.file.anti_entropy_secs)));
-    let epochs = tokio::spawn(crate::epoch::ticker(node.clone(), config.anchor_file.clone()));
-    let resume = tokio::spawn(redeem::retry_inflight(node.clone(), redeem::RETRY_INFLIGHT_EVERY));
+    let ae = tokio::spawn(sync::anti_entropy(
+        node.clone(),
+        Duration::from_secs(config.file.anti_entropy_secs),
+    ));
+    let epochs = tokio::spawn(crate::epoch::ticker(
+        node.clone(),
+        config.anchor_file.clone(),
+    ));
+    let resume = tokio::spawn(redeem::retry_inflight(
+        node.clone(),
+        redeem::RETRY_INFLIGHT_EVERY,
+    ));
 
     let app = api::router(node.clone());
     axum::serve(listener, app)
@@ -370,16 +435,27 @@ fn handle_event(node: &Arc<Node>, ev: NetEvent) {
 
 async fn answer(node: &Arc<Node>, from: PartnerId, req: Request) -> Response {
     match req {
-        Request::GetRange { partner, from: start, limit } => {
+        Request::GetRange {
+            partner,
+            from: start,
+            limit,
+        } => {
             let limit = (limit as usize).min(p2p::MAX_RANGE_ENTRIES);
-            match node.blocking(move |s| s.entries(&partner, start, limit)).await {
+            match node
+                .blocking(move |s| s.entries(&partner, start, limit))
+                .await
+            {
                 Ok(entries) => Response::Range { entries }.fit_to_limits(),
-                Err(e) => Response::Error { message: e.to_string() },
+                Err(e) => Response::Error {
+                    message: e.to_string(),
+                },
             }
         }
         Request::GetHeads => match sync::our_heads(node).await {
             Ok(h) => Response::Heads(h),
-            Err(e) => Response::Error { message: e.to_string() },
+            Err(e) => Response::Error {
+                message: e.to_string(),
+            },
         },
         Request::Vote { order } => redeem::answer_vote(node, from, order).await,
         Request::GetCheckpointSigs { epoch } => seal::signatures_for(node, epoch).await,

@@ -25,7 +25,11 @@ pub async fn our_heads(node: &Node) -> Result<Vec<HeadAnnouncement>, crate::api:
     let heads = node.blocking(|s| s.heads()).await?;
     Ok(heads
         .into_iter()
-        .map(|(partner, h)| HeadAnnouncement { partner, size: h.size, last: h.last })
+        .map(|(partner, h)| HeadAnnouncement {
+            partner,
+            size: h.size,
+            last: h.last,
+        })
         .collect())
 }
 
@@ -41,8 +45,12 @@ pub async fn anti_entropy(node: Arc<Node>, every: Duration) {
             tokio::spawn(async move {
                 match node.net.request(peer, Request::GetHeads).await {
                     Ok(Response::Heads(heads)) => on_heads(&node, peer, heads).await,
-                    Ok(other) => tracing::debug!(peer = %node.name_of(&peer), ?other, "unexpected answer to GetHeads"),
-                    Err(e) => tracing::debug!(peer = %node.name_of(&peer), error = %e, "GetHeads failed"),
+                    Ok(other) => {
+                        tracing::debug!(peer = %node.name_of(&peer), ?other, "unexpected answer to GetHeads")
+                    }
+                    Err(e) => {
+                        tracing::debug!(peer = %node.name_of(&peer), error = %e, "GetHeads failed")
+                    }
                 }
             });
         }
@@ -84,11 +92,17 @@ pub async fn after_ingest(node: &Arc<Node>, from: PartnerId, report: &IngestRepo
 
 fn note_report(node: &Node, report: &IngestReport) {
     for bad in &report.bad {
-        node.metrics.entries_rejected.get_or_create(&crate::metrics::label("reason", "invalid")).inc();
+        node.metrics
+            .entries_rejected
+            .get_or_create(&crate::metrics::label("reason", "invalid"))
+            .inc();
         tracing::warn!(reason = %bad, "refused an entry");
     }
     for r in &report.rejected {
-        node.metrics.entries_rejected.get_or_create(&crate::metrics::label("reason", "rule")).inc();
+        node.metrics
+            .entries_rejected
+            .get_or_create(&crate::metrics::label("reason", "rule"))
+            .inc();
         tracing::warn!(partner = %node.name_of(&r.partner), seq = r.seq, reason = %r.reason, "dropped a parked entry that breaks a rule");
     }
     for p in &report.equivocations {
@@ -99,14 +113,19 @@ fn note_report(node: &Node, report: &IngestReport) {
         tracing::error!(error = %f, "ingest failed");
     }
     if report.applied > 0 {
-        node.metrics.entries_applied.get_or_create(&crate::metrics::label("source", "peer")).inc_by(report.applied as u64);
+        node.metrics
+            .entries_applied
+            .get_or_create(&crate::metrics::label("source", "peer"))
+            .inc_by(report.applied as u64);
     }
 }
 
 /// Fetches `partner`'s log from `peer`, from our head on, until the peer has nothing more.
 pub async fn fetch_log(node: &Arc<Node>, peer: PartnerId, partner: PartnerId) {
     {
-        let Ok(mut f) = node.sync.fetching.lock() else { return };
+        let Ok(mut f) = node.sync.fetching.lock() else {
+            return;
+        };
         if !f.insert(partner) {
             return;
         }
@@ -124,8 +143,17 @@ pub async fn fetch_log(node: &Arc<Node>, peer: PartnerId, partner: PartnerId) {
 /// fetched and signature-checked (on the blocking pool) while the writer applies the current one,
 /// so catch-up spends a second core on signatures instead of waiting for them.
 async fn fetch_loop(node: &Arc<Node>, peer: PartnerId, partner: PartnerId) -> Result<(), String> {
-    let mut from = node.blocking(move |s| s.log_head(&partner)).await.map_err(|e| e.to_string())?.size;
-    let mut next = Some(tokio::spawn(fetch_checked(node.clone(), peer, partner, from)));
+    let mut from = node
+        .blocking(move |s| s.log_head(&partner))
+        .await
+        .map_err(|e| e.to_string())?
+        .size;
+    let mut next = Some(tokio::spawn(fetch_checked(
+        node.clone(),
+        peer,
+        partner,
+        from,
+    )));
     while let Some(fetching) = next.take() {
         let (n, checked) = fetching.await.map_err(|e| e.to_string())??;
         if n == 0 {
@@ -133,7 +161,12 @@ async fn fetch_loop(node: &Arc<Node>, peer: PartnerId, partner: PartnerId) -> Re
         }
         from = from.saturating_add(n as u64);
         if n >= FETCH_BATCH as usize {
-            next = Some(tokio::spawn(fetch_checked(node.clone(), peer, partner, from)));
+            next = Some(tokio::spawn(fetch_checked(
+                node.clone(),
+                peer,
+                partner,
+                from,
+            )));
         }
         let report = node.writer.ingest_checked(checked).await;
         note_report(node, &report);
@@ -159,7 +192,14 @@ async fn fetch_checked(
 ) -> Result<(usize, Vec<Checked>), String> {
     let resp = node
         .net
-        .request(peer, Request::GetRange { partner, from, limit: FETCH_BATCH })
+        .request(
+            peer,
+            Request::GetRange {
+                partner,
+                from,
+                limit: FETCH_BATCH,
+            },
+        )
         .await
         .map_err(|e| e.to_string())?;
     let entries = match resp {

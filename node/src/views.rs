@@ -8,7 +8,12 @@ use coalition_core::ledger::{Balance as Split, Lot};
 use coalition_core::record::{MemberId, Timestamp};
 
 /// A member's balance from its lots.
-pub fn balance(member: MemberId, lots: &[Lot], next_seq: u64, now: Timestamp) -> Result<Balance, ApiError> {
+pub fn balance(
+    member: MemberId,
+    lots: &[Lot],
+    next_seq: u64,
+    now: Timestamp,
+) -> Result<Balance, ApiError> {
     let split = Split::of_lots(lots, now).map_err(|e| ApiError::Internal(e.to_string()))?;
     let mut live: Vec<LotInfo> = lots
         .iter()
@@ -23,7 +28,13 @@ pub fn balance(member: MemberId, lots: &[Lot], next_seq: u64, now: Timestamp) ->
         })
         .collect();
     live.sort_by_key(|l| (l.expires_at, l.lot));
-    Ok(Balance { member, available: split.available, lots: live, next_seq, as_of: now })
+    Ok(Balance {
+        member,
+        available: split.available,
+        lots: live,
+        next_seq,
+        as_of: now,
+    })
 }
 
 /// A member's history: earn and redeem lines from the log, plus an expire line for every lot that
@@ -43,13 +54,17 @@ pub fn history(member: MemberId, stored: Vec<StoredItem>, lots: &[Lot], now: Tim
             record: i.row.record,
         })
         .collect();
-    items.extend(lots.iter().filter(|l| l.remaining > 0 && !l.is_live_at(now)).map(|l| HistoryItem {
-        time: l.expires_at,
-        kind: "expire".into(),
-        points: l.remaining,
-        partner: l.issuer,
-        record: l.id,
-    }));
+    items.extend(
+        lots.iter()
+            .filter(|l| l.remaining > 0 && !l.is_live_at(now))
+            .map(|l| HistoryItem {
+                time: l.expires_at,
+                kind: "expire".into(),
+                points: l.remaining,
+                partner: l.issuer,
+                record: l.id,
+            }),
+    );
     items.sort_by_key(|a| a.time);
     History { member, items }
 }
@@ -65,19 +80,37 @@ pub async fn status(node: &Node) -> Result<Status, ApiError> {
         .partners
         .iter()
         .map(|p| {
-            let head = heads.iter().find(|(id, _)| *id == p.id).map(|(_, h)| h.clone()).unwrap_or_default();
-            LogHeadInfo { partner: p.id, name: p.name.clone(), size: head.size, root: head.root(), open_epoch: head.open_epoch }
+            let head = heads
+                .iter()
+                .find(|(id, _)| *id == p.id)
+                .map(|(_, h)| h.clone())
+                .unwrap_or_default();
+            LogHeadInfo {
+                partner: p.id,
+                name: p.name.clone(),
+                size: head.size,
+                root: head.root(),
+                open_epoch: head.open_epoch,
+            }
         })
         .collect::<Vec<_>>();
     let peers = genesis
         .partners
         .iter()
         .filter(|p| p.id != node.me)
-        .map(|p| PeerInfo { partner: p.id, name: p.name.clone(), connected: connected.contains(&p.id) })
+        .map(|p| PeerInfo {
+            partner: p.id,
+            name: p.name.clone(),
+            connected: connected.contains(&p.id),
+        })
         .collect();
     let sealing = crate::seal::status(node).await?;
     Ok(Status {
-        partner: PeerInfo { partner: node.me, name: node.name_of(&node.me), connected: true },
+        partner: PeerInfo {
+            partner: node.me,
+            name: node.name_of(&node.me),
+            connected: true,
+        },
         coalition: genesis.coalition.clone(),
         genesis_hash: genesis.hash(),
         peers,
@@ -88,7 +121,11 @@ pub async fn status(node: &Node) -> Result<Status, ApiError> {
         pending_entries: pending,
         equivocations: fraud
             .into_iter()
-            .map(|e| EquivocationInfo { partner: e.partner, seq: e.seq, entries: [e.first.id(), e.second.id()] })
+            .map(|e| EquivocationInfo {
+                partner: e.partner,
+                seq: e.seq,
+                entries: [e.first.id(), e.second.id()],
+            })
             .collect(),
         isolated: node.net.is_isolated(),
     })

@@ -11,7 +11,8 @@ use coalition_core::log::{EntryError, SignatureChecked};
 use coalition_core::memory::{IngestError, IngestOutcome, Ledger, Rejected};
 use coalition_core::quorum::{check_vote, VoteDecision, VoteError, VoteRefusal};
 use coalition_core::record::{
-    Epoch, EpochClose, Entry, PartnerId, Record, RedeemCert, SignedEntry, SignedOrder, Timestamp, Vote,
+    Entry, Epoch, EpochClose, PartnerId, Record, RedeemCert, SignedEntry, SignedOrder, Timestamp,
+    Vote,
 };
 use coalition_core::verified::Verified;
 use std::sync::Arc;
@@ -71,12 +72,29 @@ pub struct IngestReport {
 }
 
 enum Command {
-    Append { what: ToAppend, reply: oneshot::Sender<Result<SignedEntry, AppendError>> },
-    CloseDue { now: Timestamp, reply: oneshot::Sender<Result<Vec<SignedEntry>, AppendError>> },
-    Ingest { entries: Vec<Checked>, reply: oneshot::Sender<IngestReport> },
-    Vote { order: SignedOrder, now: Timestamp, reply: oneshot::Sender<VoteOutcome> },
-    Pending { reply: oneshot::Sender<(usize, Vec<(PartnerId, u64, Missing)>)> },
-    PendingMinEpoch { reply: oneshot::Sender<Option<Epoch>> },
+    Append {
+        what: ToAppend,
+        reply: oneshot::Sender<Result<SignedEntry, AppendError>>,
+    },
+    CloseDue {
+        now: Timestamp,
+        reply: oneshot::Sender<Result<Vec<SignedEntry>, AppendError>>,
+    },
+    Ingest {
+        entries: Vec<Checked>,
+        reply: oneshot::Sender<IngestReport>,
+    },
+    Vote {
+        order: SignedOrder,
+        now: Timestamp,
+        reply: oneshot::Sender<VoteOutcome>,
+    },
+    Pending {
+        reply: oneshot::Sender<(usize, Vec<(PartnerId, u64, Missing)>)>,
+    },
+    PendingMinEpoch {
+        reply: oneshot::Sender<Option<Epoch>>,
+    },
 }
 
 /// A record for our own log.
@@ -94,10 +112,18 @@ pub struct Writer {
 }
 
 /// Starts the writer thread over `store`. It stops when every [`Writer`] is dropped.
-pub fn spawn(genesis: Arc<Genesis>, keypair: Arc<Keypair>, store: Store) -> (Writer, std::thread::JoinHandle<()>) {
+pub fn spawn(
+    genesis: Arc<Genesis>,
+    keypair: Arc<Keypair>,
+    store: Store,
+) -> (Writer, std::thread::JoinHandle<()>) {
     let (tx, rx) = mpsc::channel(1024);
     // Synced writes are deferred to one sync per group of commands (see `run`).
-    let ledger = Ledger::new(genesis.as_ref().clone(), store.deferring_sync(), MAX_PENDING);
+    let ledger = Ledger::new(
+        genesis.as_ref().clone(),
+        store.deferring_sync(),
+        MAX_PENDING,
+    );
     let handle = std::thread::Builder::new()
         .name("ledger-writer".into())
         .spawn(move || run(ledger, genesis, keypair, rx))
@@ -114,22 +140,33 @@ impl Writer {
 
     /// Appends a record to our own log; returns once it is durably stored (synced).
     pub async fn append(&self, record: Record) -> Result<SignedEntry, AppendError> {
-        self.call(|reply| Command::Append { what: ToAppend::Record(record), reply })
-            .await
-            .unwrap_or(Err(AppendError::Closed))
+        self.call(|reply| Command::Append {
+            what: ToAppend::Record(record),
+            reply,
+        })
+        .await
+        .unwrap_or(Err(AppendError::Closed))
     }
 
     /// Appends a certificate this node built (its signatures were verified as the votes came in, so
     /// they are not checked again); returns once it is durably stored.
-    pub async fn append_certificate(&self, cert: Verified<RedeemCert>) -> Result<SignedEntry, AppendError> {
-        self.call(|reply| Command::Append { what: ToAppend::Certificate(cert), reply })
-            .await
-            .unwrap_or(Err(AppendError::Closed))
+    pub async fn append_certificate(
+        &self,
+        cert: Verified<RedeemCert>,
+    ) -> Result<SignedEntry, AppendError> {
+        self.call(|reply| Command::Append {
+            what: ToAppend::Certificate(cert),
+            reply,
+        })
+        .await
+        .unwrap_or(Err(AppendError::Closed))
     }
 
     /// Appends an `EpochClose` for every epoch of our log that has ended by `now`.
     pub async fn close_due_epochs(&self, now: Timestamp) -> Result<Vec<SignedEntry>, AppendError> {
-        self.call(|reply| Command::CloseDue { now, reply }).await.unwrap_or(Err(AppendError::Closed))
+        self.call(|reply| Command::CloseDue { now, reply })
+            .await
+            .unwrap_or(Err(AppendError::Closed))
     }
 
     /// Ingests entries from a peer (in any order), checking their signatures first on the caller's
@@ -141,10 +178,12 @@ impl Writer {
     /// Ingests entries whose signatures were checked by [`check_signatures`], elsewhere than on the
     /// writer thread: catch-up checks one range while the writer applies the one before.
     pub async fn ingest_checked(&self, entries: Vec<Checked>) -> IngestReport {
-        self.call(|reply| Command::Ingest { entries, reply }).await.unwrap_or_else(|| IngestReport {
-            failure: Some("the node is shutting down".into()),
-            ..IngestReport::default()
-        })
+        self.call(|reply| Command::Ingest { entries, reply })
+            .await
+            .unwrap_or_else(|| IngestReport {
+                failure: Some("the node is shutting down".into()),
+                ..IngestReport::default()
+            })
     }
 
     /// Applies the vote rule to an order and, if it passes, stores the vote (synced) and returns it.
@@ -156,12 +195,16 @@ impl Writer {
 
     /// The earliest epoch of a parked entry (`None` when nothing is parked).
     pub async fn pending_min_epoch(&self) -> Option<Epoch> {
-        self.call(|reply| Command::PendingMinEpoch { reply }).await.flatten()
+        self.call(|reply| Command::PendingMinEpoch { reply })
+            .await
+            .flatten()
     }
 
     /// How many entries are parked, and what each log waits for.
     pub async fn pending(&self) -> (usize, Vec<(PartnerId, u64, Missing)>) {
-        self.call(|reply| Command::Pending { reply }).await.unwrap_or_default()
+        self.call(|reply| Command::Pending { reply })
+            .await
+            .unwrap_or_default()
     }
 }
 
@@ -172,8 +215,14 @@ const MAX_GROUP: usize = 256;
 // Inline variants: each is made once per command and moved once.
 #[allow(clippy::large_enum_variant)]
 enum Reply {
-    Append(oneshot::Sender<Result<SignedEntry, AppendError>>, Result<SignedEntry, AppendError>),
-    CloseDue(oneshot::Sender<Result<Vec<SignedEntry>, AppendError>>, Result<Vec<SignedEntry>, AppendError>),
+    Append(
+        oneshot::Sender<Result<SignedEntry, AppendError>>,
+        Result<SignedEntry, AppendError>,
+    ),
+    CloseDue(
+        oneshot::Sender<Result<Vec<SignedEntry>, AppendError>>,
+        Result<Vec<SignedEntry>, AppendError>,
+    ),
     Ingest(oneshot::Sender<IngestReport>, IngestReport),
     Vote(oneshot::Sender<VoteOutcome>, VoteOutcome),
 }
@@ -204,7 +253,12 @@ impl Reply {
 /// then answers. Under load many votes and appends share one disk sync instead of queueing behind
 /// one sync each; alone, a command costs what it did. Nothing is answered before it is durable, and
 /// nothing of ours leaves the node before it is answered.
-fn run(mut ledger: Ledger<Store>, genesis: Arc<Genesis>, keypair: Arc<Keypair>, mut rx: mpsc::Receiver<Command>) {
+fn run(
+    mut ledger: Ledger<Store>,
+    genesis: Arc<Genesis>,
+    keypair: Arc<Keypair>,
+    mut rx: mpsc::Receiver<Command>,
+) {
     let me = PartnerId(keypair.public());
     let mut group = Vec::with_capacity(MAX_GROUP);
     let mut replies = Vec::with_capacity(MAX_GROUP);
@@ -220,7 +274,9 @@ fn run(mut ledger: Ledger<Store>, genesis: Arc<Genesis>, keypair: Arc<Keypair>, 
             match cmd {
                 Command::Append { what, reply } => {
                     let appended = match what {
-                        ToAppend::Record(record) => append(&mut ledger, &keypair, me, record, None, now()),
+                        ToAppend::Record(record) => {
+                            append(&mut ledger, &keypair, me, record, None, now())
+                        }
                         ToAppend::Certificate(cert) => {
                             let record = Record::Redeem(cert.inner().clone());
                             append(&mut ledger, &keypair, me, record, Some(&cert), now())
@@ -229,13 +285,19 @@ fn run(mut ledger: Ledger<Store>, genesis: Arc<Genesis>, keypair: Arc<Keypair>, 
                     replies.push(Reply::Append(reply, appended));
                 }
                 Command::CloseDue { now, reply } => {
-                    replies.push(Reply::CloseDue(reply, close_due(&mut ledger, &genesis, &keypair, me, now)));
+                    replies.push(Reply::CloseDue(
+                        reply,
+                        close_due(&mut ledger, &genesis, &keypair, me, now),
+                    ));
                 }
                 Command::Ingest { entries, reply } => {
                     replies.push(Reply::Ingest(reply, ingest(&mut ledger, entries)));
                 }
                 Command::Vote { order, now, reply } => {
-                    replies.push(Reply::Vote(reply, vote(&ledger, &genesis, &keypair, order, now)));
+                    replies.push(Reply::Vote(
+                        reply,
+                        vote(&ledger, &genesis, &keypair, order, now),
+                    ));
                 }
                 Command::PendingMinEpoch { reply } => {
                     let _ = reply.send(ledger.pending_min_epoch());
@@ -284,7 +346,10 @@ fn append(
             return Err(AppendError::ReferenceUsed { lot });
         }
     }
-    let head = ledger.store().log_head(&me).map_err(|e| AppendError::Store(e.to_string()))?;
+    let head = ledger
+        .store()
+        .log_head(&me)
+        .map_err(|e| AppendError::Store(e.to_string()))?;
     let entry = Entry {
         partner: me,
         seq: head.size,
@@ -293,7 +358,8 @@ fn append(
         time: time.max(head.last_time),
         record,
     };
-    let checked = SignatureChecked::sign(entry, keypair, cert).map_err(|e| AppendError::Rejected(e.to_string()))?;
+    let checked = SignatureChecked::sign(entry, keypair, cert)
+        .map_err(|e| AppendError::Rejected(e.to_string()))?;
     let entry = checked.entry().clone();
     match ledger.ingest_presigned(checked) {
         Ok(IngestOutcome::Applied { .. }) => Ok(entry),
@@ -302,9 +368,13 @@ fn append(
             // earlier spend has not reached us). Report it as not appended and withdraw it: left
             // parked, our next entry at this seq would be recorded as our own equivocation.
             ledger.unpark(&me, entry.entry.seq);
-            Err(AppendError::Rejected(format!("cannot append yet: {missing}")))
+            Err(AppendError::Rejected(format!(
+                "cannot append yet: {missing}"
+            )))
         }
-        Ok(other) => Err(AppendError::Rejected(format!("unexpected outcome for own entry: {other:?}"))),
+        Ok(other) => Err(AppendError::Rejected(format!(
+            "unexpected outcome for own entry: {other:?}"
+        ))),
         Err(IngestError::Store(e)) => Err(AppendError::Store(e.to_string())),
         Err(e) => Err(AppendError::Rejected(e.to_string())),
     }
@@ -319,12 +389,22 @@ fn close_due(
 ) -> Result<Vec<SignedEntry>, AppendError> {
     let mut closed = Vec::new();
     loop {
-        let head = ledger.store().log_head(&me).map_err(|e| AppendError::Store(e.to_string()))?;
+        let head = ledger
+            .store()
+            .log_head(&me)
+            .map_err(|e| AppendError::Store(e.to_string()))?;
         let epoch = head.open_epoch;
         if now < genesis.epoch_end(epoch) {
             return Ok(closed);
         }
-        closed.push(append(ledger, keypair, me, Record::EpochClose(EpochClose { epoch }), None, now)?);
+        closed.push(append(
+            ledger,
+            keypair,
+            me,
+            Record::EpochClose(EpochClose { epoch }),
+            None,
+            now,
+        )?);
     }
 }
 
@@ -369,14 +449,26 @@ fn ingest(ledger: &mut Ledger<Store>, checked: Vec<Checked>) -> IngestReport {
     report
 }
 
-fn vote(ledger: &Ledger<Store>, genesis: &Genesis, keypair: &Keypair, order: SignedOrder, now: Timestamp) -> VoteOutcome {
+fn vote(
+    ledger: &Ledger<Store>,
+    genesis: &Genesis,
+    keypair: &Keypair,
+    order: SignedOrder,
+    now: Timestamp,
+) -> VoteOutcome {
     let store = ledger.store();
     let (member, seq) = (order.order.member, order.order.member_seq);
     let prior = match store.vote(&member, seq) {
         Ok(v) => v,
         Err(e) => return VoteOutcome::Failed(e.to_string()),
     };
-    match check_vote(genesis, store, &order, now, prior.as_ref().map(|v| &v.order_id)) {
+    match check_vote(
+        genesis,
+        store,
+        &order,
+        now,
+        prior.as_ref().map(|v| &v.order_id),
+    ) {
         Ok(VoteDecision::Again { .. }) => match prior {
             Some(v) => VoteOutcome::Given(v),
             None => VoteOutcome::Failed("vote rule said 'again' without a stored vote".into()),

@@ -43,7 +43,11 @@ pub fn bin(name: &str) -> PathBuf {
 }
 
 /// Polls `check` until it returns `Some`, or fails after `timeout` with `what` and the last error.
-pub fn wait_for<T>(what: &str, timeout: Duration, mut check: impl FnMut() -> Result<Option<T>>) -> Result<T> {
+pub fn wait_for<T>(
+    what: &str,
+    timeout: Duration,
+    mut check: impl FnMut() -> Result<Option<T>>,
+) -> Result<T> {
     let deadline = Instant::now() + timeout;
     let mut last = String::from("condition not met");
     loop {
@@ -84,17 +88,26 @@ pub fn free_port_range(count: u16) -> u16 {
         (20_000, 55_000)
     };
     // Start from a pseudo-random point so parallel test binaries rarely probe the same range.
-    let seed = std::process::id() as u64 ^ Instant::now().elapsed().as_nanos() as u64
-        ^ std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0);
+    let seed = std::process::id() as u64
+        ^ Instant::now().elapsed().as_nanos() as u64
+        ^ std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(0);
     let span = u64::from(end.saturating_sub(start).saturating_sub(count32).max(1));
     let mut base = start + (seed % span) as u32;
     loop {
-        let listeners: Vec<_> =
-            (0..count32).map_while(|i| TcpListener::bind(("127.0.0.1", (base + i) as u16)).ok()).collect();
+        let listeners: Vec<_> = (0..count32)
+            .map_while(|i| TcpListener::bind(("127.0.0.1", (base + i) as u16)).ok())
+            .collect();
         if listeners.len() == count as usize {
             return base as u16;
         }
-        base = if base + 2 * count32 + 7 >= end { start } else { base + count32 + 7 };
+        base = if base + 2 * count32 + 7 >= end {
+            start
+        } else {
+            base + count32 + 7
+        };
     }
 }
 
@@ -131,21 +144,41 @@ impl Cluster {
         let dir = tempfile::tempdir()?;
         let base = free_port_range((2 * n) as u16);
         let out = run_cli(&[
-            "network", "init", "--partners", &n.to_string(), "--dir", &dir.path().to_string_lossy(),
-            "--base-port", &base.to_string(), "--epoch-secs", &epoch_secs.to_string(),
+            "network",
+            "init",
+            "--partners",
+            &n.to_string(),
+            "--dir",
+            &dir.path().to_string_lossy(),
+            "--base-port",
+            &base.to_string(),
+            "--epoch-secs",
+            &epoch_secs.to_string(),
         ])?;
         check_output("network init", &out)?;
         let mut nodes = Vec::new();
         for i in 0..n {
             let config = dir.path().join(format!("partner-{i}")).join("node.toml");
-            let text = std::fs::read_to_string(&config).with_context(|| format!("reading {}", config.display()))?;
+            let text = std::fs::read_to_string(&config)
+                .with_context(|| format!("reading {}", config.display()))?;
             let settings: NodeConfig = toml::from_str(&text)?;
             let log = dir.path().join(format!("partner-{i}")).join("node.log");
-            nodes.push(NodeProc { index: i, config, settings, child: None, log });
+            nodes.push(NodeProc {
+                index: i,
+                config,
+                settings,
+                child: None,
+                log,
+            });
         }
         let genesis_path = dir.path().join("genesis.json");
         let rust_log = std::env::var("RUST_LOG").unwrap_or_else(|_| "info,libp2p=warn".into());
-        Ok(Cluster { dir, nodes, genesis_path, rust_log })
+        Ok(Cluster {
+            dir,
+            nodes,
+            genesis_path,
+            rust_log,
+        })
     }
 
     /// `init` and start every node, waiting until each answers `/health`.
@@ -175,7 +208,10 @@ impl Cluster {
     pub fn spawn(&mut self, i: usize) -> Result<()> {
         let rust_log = self.rust_log.clone();
         let node = &mut self.nodes[i];
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(&node.log)?;
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&node.log)?;
         let child = Command::new(bin("coalition-node"))
             .arg("--config")
             .arg(&node.config)
@@ -192,14 +228,21 @@ impl Cluster {
     /// Waits until node `i` answers `/health`.
     pub fn wait_healthy(&mut self, i: usize) -> Result<()> {
         let url = self.url(i);
-        wait_for(&format!("node {i} to answer at {url}"), Duration::from_secs(30), || {
-            if let Some(child) = self.nodes[i].child.as_mut() {
-                if let Some(status) = child.try_wait()? {
-                    bail!("node {i} exited with {status}");
+        wait_for(
+            &format!("node {i} to answer at {url}"),
+            Duration::from_secs(30),
+            || {
+                if let Some(child) = self.nodes[i].child.as_mut() {
+                    if let Some(status) = child.try_wait()? {
+                        bail!("node {i} exited with {status}");
+                    }
                 }
-            }
-            Ok(Client::new(&url, None).get::<serde_json::Value>("/health").ok().map(|_| ()))
-        })
+                Ok(Client::new(&url, None)
+                    .get::<serde_json::Value>("/health")
+                    .ok()
+                    .map(|_| ()))
+            },
+        )
     }
 
     /// `kill -9` node `i` and reap it.
@@ -215,7 +258,11 @@ impl Cluster {
     pub fn stop(&mut self, i: usize) -> Result<bool> {
         if let Some(mut child) = self.nodes[i].child.take() {
             signal(child.id(), "TERM")?;
-            let status = wait_for("node to exit after SIGTERM", Duration::from_secs(20), || Ok(child.try_wait()?))?;
+            let status = wait_for(
+                "node to exit after SIGTERM",
+                Duration::from_secs(20),
+                || Ok(child.try_wait()?),
+            )?;
             return Ok(status.success());
         }
         Ok(true)
@@ -239,7 +286,12 @@ impl Cluster {
 
     /// Runs the `coalition` CLI against node `i` with its token (and `--json`), returning the output.
     pub fn cli(&self, i: usize, args: &[&str]) -> Result<Output> {
-        let mut full = vec!["--node".to_string(), self.url(i), "--token".into(), self.nodes[i].settings.api_token.clone()];
+        let mut full = vec![
+            "--node".to_string(),
+            self.url(i),
+            "--token".into(),
+            self.nodes[i].settings.api_token.clone(),
+        ];
         full.extend(args.iter().map(|s| s.to_string()));
         let refs: Vec<&str> = full.iter().map(String::as_str).collect();
         run_cli(&refs)
@@ -251,7 +303,8 @@ impl Cluster {
         a.extend_from_slice(args);
         let out = self.cli(i, &a)?;
         check_output(&args.join(" "), &out)?;
-        serde_json::from_slice(&out.stdout).with_context(|| format!("parsing JSON of `{}`", args.join(" ")))
+        serde_json::from_slice(&out.stdout)
+            .with_context(|| format!("parsing JSON of `{}`", args.join(" ")))
     }
 
     /// Runs the `coalition` CLI against node `i` with its token and the wallet passphrase `pass` in
@@ -277,7 +330,8 @@ impl Cluster {
         a.extend_from_slice(args);
         let out = self.wallet_cli(i, pass, &a)?;
         check_output(&args.join(" "), &out)?;
-        serde_json::from_slice(&out.stdout).with_context(|| format!("parsing JSON of `{}`", args.join(" ")))
+        serde_json::from_slice(&out.stdout)
+            .with_context(|| format!("parsing JSON of `{}`", args.join(" ")))
     }
 
     /// Node `i`'s status.
@@ -288,12 +342,25 @@ impl Cluster {
     /// Waits until each node in `nodes` has an open connection to every other node in `nodes`.
     pub fn wait_connected(&self, nodes: &[usize], timeout: Duration) -> Result<()> {
         for &i in nodes {
-            let want: Vec<PartnerId> = nodes.iter().filter(|&&j| j != i).map(|&j| self.partner_id(j)).collect();
-            wait_for(&format!("node {i} to connect to nodes {nodes:?}"), timeout, || {
-                let s = self.status(i)?;
-                let up: Vec<PartnerId> = s.peers.iter().filter(|p| p.connected).map(|p| p.partner).collect();
-                Ok(want.iter().all(|w| up.contains(w)).then_some(()))
-            })?;
+            let want: Vec<PartnerId> = nodes
+                .iter()
+                .filter(|&&j| j != i)
+                .map(|&j| self.partner_id(j))
+                .collect();
+            wait_for(
+                &format!("node {i} to connect to nodes {nodes:?}"),
+                timeout,
+                || {
+                    let s = self.status(i)?;
+                    let up: Vec<PartnerId> = s
+                        .peers
+                        .iter()
+                        .filter(|p| p.connected)
+                        .map(|p| p.partner)
+                        .collect();
+                    Ok(want.iter().all(|w| up.contains(w)).then_some(()))
+                },
+            )?;
         }
         Ok(())
     }
@@ -301,30 +368,41 @@ impl Cluster {
     /// Waits until every node in `nodes` reports the same log heads (size and root of every log)
     /// with nothing parked, and returns them.
     pub fn wait_converged(&self, nodes: &[usize], timeout: Duration) -> Result<Vec<LogHeadInfo>> {
-        wait_for(&format!("nodes {nodes:?} to hold identical logs"), timeout, || {
-            let mut first: Option<Vec<LogHeadInfo>> = None;
-            for &i in nodes {
-                let s = self.status(i)?;
-                if s.pending_entries > 0 {
-                    bail!("node {i} has {} entries parked", s.pending_entries);
+        wait_for(
+            &format!("nodes {nodes:?} to hold identical logs"),
+            timeout,
+            || {
+                let mut first: Option<Vec<LogHeadInfo>> = None;
+                for &i in nodes {
+                    let s = self.status(i)?;
+                    if s.pending_entries > 0 {
+                        bail!("node {i} has {} entries parked", s.pending_entries);
+                    }
+                    match &first {
+                        None => first = Some(s.logs),
+                        Some(f) if heads_key(f) == heads_key(&s.logs) => {}
+                        Some(f) => bail!(
+                            "node {i} holds {:?}, node {} holds {:?}",
+                            heads_key(&s.logs),
+                            nodes[0],
+                            heads_key(f)
+                        ),
+                    }
                 }
-                match &first {
-                    None => first = Some(s.logs),
-                    Some(f) if heads_key(f) == heads_key(&s.logs) => {}
-                    Some(f) => bail!("node {i} holds {:?}, node {} holds {:?}", heads_key(&s.logs), nodes[0], heads_key(f)),
-                }
-            }
-            Ok(first)
-        })
+                Ok(first)
+            },
+        )
     }
 
     /// The partner id of node `i` (from its key file).
     pub fn partner_id(&self, i: usize) -> PartnerId {
         let path = self.nodes[i].config.with_file_name("partner.key");
-        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
-        let key: coalition_client::KeyFile =
-            serde_json::from_str(&text).unwrap_or_else(|e| panic!("parsing {}: {e}", path.display()));
-        PartnerId::from_hex(&key.public).unwrap_or_else(|e| panic!("key in {}: {e}", path.display()))
+        let text = std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+        let key: coalition_client::KeyFile = serde_json::from_str(&text)
+            .unwrap_or_else(|e| panic!("parsing {}: {e}", path.display()));
+        PartnerId::from_hex(&key.public)
+            .unwrap_or_else(|e| panic!("key in {}: {e}", path.display()))
     }
 
     /// The genesis the cluster was created with.
@@ -339,7 +417,11 @@ impl Cluster {
         for n in &self.nodes {
             let text = std::fs::read_to_string(&n.log).unwrap_or_default();
             let tail: Vec<&str> = text.lines().rev().take(lines).collect();
-            s.push_str(&format!("----- node {} log ({}) -----\n", n.index, n.log.display()));
+            s.push_str(&format!(
+                "----- node {} log ({}) -----\n",
+                n.index,
+                n.log.display()
+            ));
             for l in tail.iter().rev() {
                 s.push_str(l);
                 s.push('\n');
@@ -365,7 +447,10 @@ impl Drop for Cluster {
 
 /// Runs a scenario on `cluster`; if it fails, prints every node's log tail before returning the error
 /// (the cluster's own drop prints them only on panics).
-pub fn logged<T>(cluster: &mut Cluster, scenario: impl FnOnce(&mut Cluster) -> Result<T>) -> Result<T> {
+pub fn logged<T>(
+    cluster: &mut Cluster,
+    scenario: impl FnOnce(&mut Cluster) -> Result<T>,
+) -> Result<T> {
     let r = scenario(cluster);
     if r.is_err() {
         eprintln!("{}", cluster.log_tails(60));
@@ -375,7 +460,10 @@ pub fn logged<T>(cluster: &mut Cluster, scenario: impl FnOnce(&mut Cluster) -> R
 
 /// Sends a signal by name (`TERM`, `STOP`, `CONT`) to a process.
 pub fn signal(pid: u32, sig: &str) -> Result<()> {
-    let st = Command::new("kill").arg(format!("-{sig}")).arg(pid.to_string()).status()?;
+    let st = Command::new("kill")
+        .arg(format!("-{sig}"))
+        .arg(pid.to_string())
+        .status()?;
     if !st.success() {
         bail!("kill -{sig} {pid} failed");
     }
@@ -424,7 +512,8 @@ pub fn raw_http(
     headers: &[(&str, &str)],
     body: &[u8],
 ) -> Result<(u16, String)> {
-    let mut s = std::net::TcpStream::connect(addr).with_context(|| format!("connecting to {addr}"))?;
+    let mut s =
+        std::net::TcpStream::connect(addr).with_context(|| format!("connecting to {addr}"))?;
     s.set_read_timeout(Some(Duration::from_secs(30)))?;
     s.set_write_timeout(Some(Duration::from_secs(30)))?;
     let mut head = format!(

@@ -15,7 +15,10 @@ use coalition_core::crypto::Keypair;
 use coalition_core::genesis::Genesis;
 use coalition_core::hash::Hash;
 use coalition_core::record::*;
-use coalition_node::p2p::{self, Gossip, HeadAnnouncement, NetEvent, NetworkConfig, NetworkHandle, Refusal, Request, Response};
+use coalition_node::p2p::{
+    self, Gossip, HeadAnnouncement, NetEvent, NetworkConfig, NetworkHandle, Refusal, Request,
+    Response,
+};
 use coalition_tests::{check_output, logged, wait_for, Cluster};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -124,7 +127,10 @@ impl Byzantine {
 
     fn next(&self, record: Record) -> SignedEntry {
         // A poisoned lock only means another thread panicked; the log itself is intact.
-        self.log.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).next(record)
+        self.log
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .next(record)
     }
 
     fn size(&self) -> u64 {
@@ -147,16 +153,33 @@ impl Byzantine {
 /// Plays partner `BYZ`: answers requests from its own log (with the bait, if any), refuses every
 /// vote, never signs a checkpoint, and closes its epochs on time so sealing can go on.
 fn start_byzantine(cluster: &Cluster, genesis: Genesis) -> Result<Byzantine> {
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
     let key = Arc::new(key_of(cluster, BYZ)?);
     let settings = &cluster.nodes[BYZ].settings;
-    let config = NetworkConfig::new(key.secret_bytes(), settings.p2p_listen.clone(), settings.peers.clone(), Arc::new(genesis.clone()));
+    let config = NetworkConfig::new(
+        key.secret_bytes(),
+        settings.p2p_listen.clone(),
+        settings.peers.clone(),
+        Arc::new(genesis.clone()),
+    );
     let (net, mut events) = rt.block_on(p2p::spawn(config))?;
-    let log = Arc::new(Mutex::new(ByzLog { key, genesis, entries: Vec::new(), open_epoch: 0, bait: None, hold_closes: false }));
+    let log = Arc::new(Mutex::new(ByzLog {
+        key,
+        genesis,
+        entries: Vec::new(),
+        open_epoch: 0,
+        bait: None,
+        hold_closes: false,
+    }));
     let served = log.clone();
     rt.spawn(async move {
         while let Some(ev) = events.recv().await {
-            let NetEvent::Request { req, reply, .. } = ev else { continue };
+            let NetEvent::Request { req, reply, .. } = ev else {
+                continue;
+            };
             let answer = {
                 let Ok(log) = served.lock() else { break };
                 let mut all = log.entries.clone();
@@ -167,11 +190,22 @@ fn start_byzantine(cluster: &Cluster, genesis: Genesis) -> Result<Byzantine> {
                         size: all.len() as u64,
                         last: all.last().map(|e| e.id()).unwrap_or(Hash::ZERO),
                     }]),
-                    Request::GetRange { partner, from, limit } if partner == log.me() => Response::Range {
-                        entries: all.into_iter().skip(from as usize).take(limit as usize).collect(),
+                    Request::GetRange {
+                        partner,
+                        from,
+                        limit,
+                    } if partner == log.me() => Response::Range {
+                        entries: all
+                            .into_iter()
+                            .skip(from as usize)
+                            .take(limit as usize)
+                            .collect(),
                     },
                     Request::GetRange { .. } => Response::Range { entries: vec![] },
-                    Request::Vote { .. } => Response::Vote(Err(Refusal { code: "withheld".into(), message: "no vote".into() })),
+                    Request::Vote { .. } => Response::Vote(Err(Refusal {
+                        code: "withheld".into(),
+                        message: "no vote".into(),
+                    })),
                     Request::GetCheckpointSigs { .. } => Response::CheckpointSigs(vec![]),
                 }
             };
@@ -208,30 +242,43 @@ fn start_byzantine(cluster: &Cluster, genesis: Genesis) -> Result<Byzantine> {
 fn expect_refused(cluster: &Cluster, marks: &[u64], needle: &str) -> Result<()> {
     for (i, mark) in marks.iter().enumerate() {
         let log = &cluster.nodes[i].log;
-        wait_for(&format!("node {i} to refuse: {needle}"), Duration::from_secs(20), || {
-            let text = std::fs::read(log)?;
-            let new = String::from_utf8_lossy(&text[(*mark as usize).min(text.len())..]).to_string();
-            Ok(new.lines().any(|l| l.contains(needle)).then_some(()))
-        })?;
+        wait_for(
+            &format!("node {i} to refuse: {needle}"),
+            Duration::from_secs(20),
+            || {
+                let text = std::fs::read(log)?;
+                let new =
+                    String::from_utf8_lossy(&text[(*mark as usize).min(text.len())..]).to_string();
+                Ok(new.lines().any(|l| l.contains(needle)).then_some(()))
+            },
+        )?;
     }
     Ok(())
 }
 
 fn log_marks(cluster: &Cluster) -> Result<Vec<u64>> {
-    (0..BYZ).map(|i| Ok(std::fs::metadata(&cluster.nodes[i].log)?.len())).collect()
+    (0..BYZ)
+        .map(|i| Ok(std::fs::metadata(&cluster.nodes[i].log)?.len()))
+        .collect()
 }
 
 fn byz_head_everywhere(cluster: &Cluster, byz: PartnerId) -> Result<Vec<u64>> {
     (0..BYZ)
         .map(|i| {
             let s = cluster.client(i).status()?;
-            Ok(s.logs.iter().find(|l| l.partner == byz).map(|l| l.size).unwrap_or(0))
+            Ok(s.logs
+                .iter()
+                .find(|l| l.partner == byz)
+                .map(|l| l.size)
+                .unwrap_or(0))
         })
         .collect()
 }
 
 fn balance_everywhere(cluster: &Cluster, m: &MemberId) -> Result<Vec<u64>> {
-    (0..BYZ).map(|i| Ok(cluster.client(i).balance(m)?.available)).collect()
+    (0..BYZ)
+        .map(|i| Ok(cluster.client(i).balance(m)?.available))
+        .collect()
 }
 
 /// A certificate for `order` with votes by `voters` (any keys), sorted by voter as the rule wants.
@@ -241,7 +288,10 @@ fn cert(order: SignedOrder, voters: &[&Keypair]) -> RedeemCert {
         .iter()
         .map(|k| {
             let v = Vote::sign(id, k);
-            VoteSig { partner: v.partner, signature: v.signature }
+            VoteSig {
+                partner: v.partner,
+                signature: v.signature,
+            }
         })
         .collect();
     votes.sort_by_key(|v| v.partner);
@@ -252,10 +302,17 @@ fn cert(order: SignedOrder, voters: &[&Keypair]) -> RedeemCert {
 fn honest_business(cluster: &Cluster, partners: &[PartnerId]) -> Result<()> {
     let member = Keypair::generate();
     let id = MemberId(member.public());
-    cluster.client(0).issue(&IssueRequest { member: id, points: 50, reference: None, expires_in_secs: Some(3600) })?;
-    wait_for("the honest issue to replicate", Duration::from_secs(20), || {
-        Ok((cluster.client(1).balance(&id)?.available == 50).then_some(()))
+    cluster.client(0).issue(&IssueRequest {
+        member: id,
+        points: 50,
+        reference: None,
+        expires_in_secs: Some(3600),
     })?;
+    wait_for(
+        "the honest issue to replicate",
+        Duration::from_secs(20),
+        || Ok((cluster.client(1).balance(&id)?.available == 50).then_some(())),
+    )?;
     let b = cluster.client(1).balance(&id)?;
     let order = RedeemOrder {
         member: id,
@@ -266,10 +323,20 @@ fn honest_business(cluster: &Cluster, partners: &[PartnerId]) -> Result<()> {
         time: now(),
     }
     .sign(&member);
-    cluster.client(1).redeem(&order_token(&order)).context("redemption among honest partners")?;
-    wait_for("every honest node to see the redemption", Duration::from_secs(20), || {
-        Ok(balance_everywhere(cluster, &id)?.iter().all(|b| *b == 30).then_some(()))
-    })
+    cluster
+        .client(1)
+        .redeem(&order_token(&order))
+        .context("redemption among honest partners")?;
+    wait_for(
+        "every honest node to see the redemption",
+        Duration::from_secs(20),
+        || {
+            Ok(balance_everywhere(cluster, &id)?
+                .iter()
+                .all(|b| *b == 30)
+                .then_some(()))
+        },
+    )
 }
 
 #[test]
@@ -290,10 +357,14 @@ fn misdeeds(c: &mut Cluster) -> Result<()> {
     let byz = start_byzantine(c, genesis)?;
     let me = partners[BYZ];
     for i in 0..BYZ {
-        wait_for(&format!("node {i} to admit the dishonest partner"), Duration::from_secs(30), || {
-            let s = c.client(i).status()?;
-            Ok(s.peers.iter().all(|p| p.connected).then_some(()))
-        })?;
+        wait_for(
+            &format!("node {i} to admit the dishonest partner"),
+            Duration::from_secs(30),
+            || {
+                let s = c.client(i).status()?;
+                Ok(s.peers.iter().all(|p| p.connected).then_some(()))
+            },
+        )?;
     }
     let honest: Vec<Keypair> = (0..BYZ).map(|i| key_of(c, i)).collect::<Result<_>>()?;
     let byz_key = key_of(c, BYZ)?;
@@ -302,37 +373,83 @@ fn misdeeds(c: &mut Cluster) -> Result<()> {
     // A valid issue from the dishonest partner is accepted like any other.
     let member = Keypair::generate();
     let m = MemberId(member.public());
-    let issue = Issue { issuer: me, member: m, points: 100, expires_at: now() + 3600, reference: reference_hash("byz 1"), time: now() };
+    let issue = Issue {
+        issuer: me,
+        member: m,
+        points: 100,
+        expires_at: now() + 3600,
+        reference: reference_hash("byz 1"),
+        time: now(),
+    };
     let lot = issue.id();
     byz.append(Record::Issue(issue))?;
-    wait_for("the valid issue to be accepted everywhere", Duration::from_secs(20), || {
-        Ok(balance_everywhere(c, &m)?.iter().all(|b| *b == 100).then_some(()))
-    })?;
+    wait_for(
+        "the valid issue to be accepted everywhere",
+        Duration::from_secs(20),
+        || {
+            Ok(balance_everywhere(c, &m)?
+                .iter()
+                .all(|b| *b == 100)
+                .then_some(()))
+        },
+    )?;
 
     let order = |points: u64, signer: &Keypair| {
-        RedeemOrder { member: m, member_seq: 0, redeemer: me, points, lots: vec![LotSpend { lot, points }], time: now() }.sign(signer)
+        RedeemOrder {
+            member: m,
+            member_seq: 0,
+            redeemer: me,
+            points,
+            lots: vec![LotSpend { lot, points }],
+            time: now(),
+        }
+        .sign(signer)
     };
     let redeem = |cert: RedeemCert| byz.next(Record::Redeem(cert));
 
     // Misdeeds by gossip (the network strikes a peer after five; four here).
     byz.hold_closes(true);
-    let mut broken = byz.next(Record::Issue(Issue { issuer: me, member: m, points: 5, expires_at: now() + 60, reference: reference_hash("x"), time: now() }));
+    let mut broken = byz.next(Record::Issue(Issue {
+        issuer: me,
+        member: m,
+        points: 5,
+        expires_at: now() + 60,
+        reference: reference_hash("x"),
+        time: now(),
+    }));
     broken.entry.prev = Hash([7; 32]);
-    let broken = SignedEntry { signature: byz_key.sign(&broken.entry.id()), entry: broken.entry };
+    let broken = SignedEntry {
+        signature: byz_key.sign(&broken.entry.id()),
+        entry: broken.entry,
+    };
     let mut forged = byz.next(Record::EpochClose(EpochClose { epoch: 99 }));
     forged.signature = outsider.sign(&forged.entry.id());
     let gossiped: Vec<(&str, SignedEntry)> = vec![
         ("prev is", broken),
         ("does not verify", forged),
-        ("votes, the quorum is", redeem(cert(order(40, &member), &[&byz_key, &honest[0]]))),
-        ("which is not a partner", redeem(cert(order(40, &member), &[&byz_key, &honest[0], &outsider]))),
+        (
+            "votes, the quorum is",
+            redeem(cert(order(40, &member), &[&byz_key, &honest[0]])),
+        ),
+        (
+            "which is not a partner",
+            redeem(cert(order(40, &member), &[&byz_key, &honest[0], &outsider])),
+        ),
     ];
     for (reason, entry) in gossiped {
         let marks = log_marks(c)?;
         byz.publish(entry)?;
         expect_refused(c, &marks, reason)?;
-        assert_eq!(byz_head_everywhere(c, me)?, vec![byz.size(); BYZ], "a refused entry was stored ({reason})");
-        assert_eq!(balance_everywhere(c, &m)?, vec![100; BYZ], "a refused entry changed a balance ({reason})");
+        assert_eq!(
+            byz_head_everywhere(c, me)?,
+            vec![byz.size(); BYZ],
+            "a refused entry was stored ({reason})"
+        );
+        assert_eq!(
+            balance_everywhere(c, &m)?,
+            vec![100; BYZ],
+            "a refused entry changed a balance ({reason})"
+        );
     }
 
     // Misdeeds served to peers catching up on our log (no gossip strike).
@@ -340,21 +457,40 @@ fn misdeeds(c: &mut Cluster) -> Result<()> {
     let replayed = {
         let mut c = cert(order(40, &member), &[&byz_key, &honest[0]]);
         let v = Vote::sign(order(41, &member).order.id(), &honest[1]);
-        c.votes.push(VoteSig { partner: v.partner, signature: v.signature });
+        c.votes.push(VoteSig {
+            partner: v.partner,
+            signature: v.signature,
+        });
         c.votes.sort_by_key(|v| v.partner);
         c
     };
     let served: Vec<(&str, Record)> = vec![
-        ("two votes from partner", Record::Redeem(cert(order(40, &member), &[&byz_key, &honest[0], &honest[0]]))),
+        (
+            "two votes from partner",
+            Record::Redeem(cert(
+                order(40, &member),
+                &[&byz_key, &honest[0], &honest[0]],
+            )),
+        ),
         ("vote by", Record::Redeem(replayed)),
-        ("signature on the order does not verify", Record::Redeem(cert(order(40, &outsider), &[&byz_key, &honest[0], &honest[1]]))),
+        (
+            "signature on the order does not verify",
+            Record::Redeem(cert(
+                order(40, &outsider),
+                &[&byz_key, &honest[0], &honest[1]],
+            )),
+        ),
     ];
     for (reason, record) in served {
         let marks = log_marks(c)?;
         byz.set_bait(Some((record, None)));
         expect_refused(c, &marks, reason)?;
         byz.set_bait(None);
-        assert_eq!(balance_everywhere(c, &m)?, vec![100; BYZ], "a refused entry changed a balance ({reason})");
+        assert_eq!(
+            balance_everywhere(c, &m)?,
+            vec![100; BYZ],
+            "a refused entry changed a balance ({reason})"
+        );
     }
 
     byz.hold_closes(false);
@@ -363,12 +499,27 @@ fn misdeeds(c: &mut Cluster) -> Result<()> {
     honest_business(c, &partners)?;
     let epoch = c.client(0).status()?.current_epoch;
     for i in 0..BYZ {
-        wait_for(&format!("node {i} to seal epoch {epoch}"), Duration::from_secs(EPOCH_SECS * 10), || {
-            Ok(c.client(i).status()?.last_sealed_epoch.filter(|e| *e >= epoch).map(|_| ()))
-        })?;
+        wait_for(
+            &format!("node {i} to seal epoch {epoch}"),
+            Duration::from_secs(EPOCH_SECS * 10),
+            || {
+                Ok(c.client(i)
+                    .status()?
+                    .last_sealed_epoch
+                    .filter(|e| *e >= epoch)
+                    .map(|_| ()))
+            },
+        )?;
     }
     // An issue placed in an epoch that is already sealed is refused.
-    let late = Record::Issue(Issue { issuer: me, member: m, points: 9, expires_at: now() + 60, reference: reference_hash("late"), time: now() });
+    let late = Record::Issue(Issue {
+        issuer: me,
+        member: m,
+        points: 9,
+        expires_at: now() + 60,
+        reference: reference_hash("late"),
+        time: now(),
+    });
     let marks = log_marks(c)?;
     byz.set_bait(Some((late, Some(0))));
     expect_refused(c, &marks, "the log is in epoch")?;
@@ -378,25 +529,56 @@ fn misdeeds(c: &mut Cluster) -> Result<()> {
     // Equivocation: two different entries at one position. Kept as a fraud proof; the partner's
     // entries are refused from then on; the others keep serving.
     byz.hold_closes(true);
-    let a = byz.next(Record::Issue(Issue { issuer: me, member: m, points: 1, expires_at: now() + 60, reference: reference_hash("a"), time: now() }));
-    let b = byz.next(Record::Issue(Issue { issuer: me, member: m, points: 2, expires_at: now() + 60, reference: reference_hash("b"), time: now() }));
+    let a = byz.next(Record::Issue(Issue {
+        issuer: me,
+        member: m,
+        points: 1,
+        expires_at: now() + 60,
+        reference: reference_hash("a"),
+        time: now(),
+    }));
+    let b = byz.next(Record::Issue(Issue {
+        issuer: me,
+        member: m,
+        points: 2,
+        expires_at: now() + 60,
+        reference: reference_hash("b"),
+        time: now(),
+    }));
     byz.publish(a.clone())?;
     byz.publish(b)?;
     for i in 0..BYZ {
-        wait_for(&format!("node {i} to hold the fraud proof"), Duration::from_secs(30), || {
-            let s = c.client(i).status()?;
-            Ok(s.equivocations.iter().any(|e| e.partner == me).then_some(()))
-        })?;
+        wait_for(
+            &format!("node {i} to hold the fraud proof"),
+            Duration::from_secs(30),
+            || {
+                let s = c.client(i).status()?;
+                Ok(s.equivocations
+                    .iter()
+                    .any(|e| e.partner == me)
+                    .then_some(()))
+            },
+        )?;
     }
     if let Ok(mut l) = byz.log.lock() {
         l.push(a);
     }
     let before = balance_everywhere(c, &m)?;
-    let after_fraud = byz.append(Record::Issue(Issue { issuer: me, member: m, points: 500, expires_at: now() + 60, reference: reference_hash("after"), time: now() }))?;
+    let after_fraud = byz.append(Record::Issue(Issue {
+        issuer: me,
+        member: m,
+        points: 500,
+        expires_at: now() + 60,
+        reference: reference_hash("after"),
+        time: now(),
+    }))?;
     honest_business(c, &partners)?;
     for i in 0..BYZ {
         let b = c.client(i).balance(&m)?;
-        if b.lots.iter().any(|l| l.lot == after_fraud.entry.record.id()) {
+        if b.lots
+            .iter()
+            .any(|l| l.lot == after_fraud.entry.record.id())
+        {
             bail!("node {i} accepted an entry of a partner it holds a fraud proof against");
         }
     }

@@ -825,7 +825,11 @@ fn one_node_down_redeems_two_down_no_quorum() -> Result<()> {
 
 /// A counter from a node's Prometheus `/metrics` (raw HTTP: the client speaks JSON only).
 fn metric(c: &Cluster, i: usize, name: &str) -> Result<u64> {
-    let addr = c.url(i).trim_start_matches("http://").trim_end_matches('/').to_string();
+    let addr = c
+        .url(i)
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_string();
     let (status, text) = raw_http(&addr, "GET", "/metrics", &[], b"")?;
     ensure!(status == 200, "node {i}'s /metrics answered HTTP {status}");
     let value = text
@@ -845,7 +849,11 @@ fn a_redemption_in_flight_survives_the_redeemers_restart() -> Result<()> {
         let (lot, _) = issue(c, 3, m.id, 100, None)?;
         c.wait_converged(&ALL, REPLICATE)?;
         let pid = |c: &Cluster, i: usize| -> Result<u32> {
-            c.nodes[i].child.as_ref().map(|ch| ch.id()).context("node not running")
+            c.nodes[i]
+                .child
+                .as_ref()
+                .map(|ch| ch.id())
+                .context("node not running")
         };
 
         // Partners 0 and 1 freeze: partner 2 gets its own vote and partner 3's and waits for a third.
@@ -862,8 +870,13 @@ fn a_redemption_in_flight_survives_the_redeemers_restart() -> Result<()> {
             Ok((metric(c, 3, "coalition_votes_given_total")? > voted_before).then_some(()))
         })?;
         c.kill9(2)?;
-        let answered = submit.join().map_err(|_| anyhow::anyhow!("submit thread panicked"))?;
-        ensure!(answered.is_err(), "the request answered although its node was killed: {answered:?}");
+        let answered = submit
+            .join()
+            .map_err(|_| anyhow::anyhow!("submit thread panicked"))?;
+        ensure!(
+            answered.is_err(),
+            "the request answered although its node was killed: {answered:?}"
+        );
         for i in [0, 1] {
             signal(pid(c, i)?, "CONT")?;
         }
@@ -910,18 +923,31 @@ fn one_order_submitted_many_times_at_once_spends_once() -> Result<()> {
             .collect();
         let mut receipts = 0;
         for a in answers {
-            match a.join().map_err(|_| anyhow::anyhow!("submit thread panicked"))? {
+            match a
+                .join()
+                .map_err(|_| anyhow::anyhow!("submit thread panicked"))?
+            {
                 Ok(_) => receipts += 1,
                 Err(e) if is_code(&e, "unavailable") => {}
                 Err(e) => bail!("a concurrent submission of the same order failed: {e}"),
             }
         }
         ensure!(receipts >= 1, "no submission got the receipt");
-        let again = c.client(2).redeem(&token).context("resubmitting the token afterwards")?;
-        ensure!(again.entry.partner == ids[2], "the receipt names {:?}", again.entry.partner);
+        let again = c
+            .client(2)
+            .redeem(&token)
+            .context("resubmitting the token afterwards")?;
+        ensure!(
+            again.entry.partner == ids[2],
+            "the receipt names {:?}",
+            again.entry.partner
+        );
         wait_balance_everywhere(c, &ALL, &m.id, 70, 1)?;
         for i in ALL {
-            let n = certificates(c, i)?.get(&(m.id, 0)).map(|v| v.len()).unwrap_or(0);
+            let n = certificates(c, i)?
+                .get(&(m.id, 0))
+                .map(|v| v.len())
+                .unwrap_or(0);
             ensure!(n == 1, "node {i} holds {n} certificates for the order");
         }
         Ok(())

@@ -784,18 +784,30 @@ fn bad_http_input_gets_a_json_error_and_changes_nothing() -> Result<()> {
         // A POS retrying a receipt (here in a later second than the first try, so the retry is a
         // different record) gets the lot already issued; reusing the reference for a different
         // purchase is refused. Neither moves the log.
-        wait_for("the clock to pass the seed issue's second", Duration::from_secs(5), || {
-            Ok((unix_secs() > seed_done).then_some(()))
-        })?;
+        wait_for(
+            "the clock to pass the seed issue's second",
+            Duration::from_secs(5),
+            || Ok((unix_secs() > seed_done).then_some(())),
+        )?;
         let again = issue(&c.client(2), member, 42, "seed".into())?;
-        ensure!(again.lot == seed.lot, "a retried issue got lot {}, not {}", again.lot, seed.lot);
+        ensure!(
+            again.lot == seed.lot,
+            "a retried issue got lot {}, not {}",
+            again.lot,
+            seed.lot
+        );
         assert_unchanged(c, &heads, "a retried issue")?;
         let bearer2 = format!("Bearer {}", c.nodes[2].settings.api_token);
         let other = format!(r#"{{"member":"{m}","points":43,"reference":"seed"}}"#);
         expect_error(
             c,
             2,
-            ("POST", "/v1/issue", &[json, ("Authorization", bearer2.as_str())], other.as_bytes()),
+            (
+                "POST",
+                "/v1/issue",
+                &[json, ("Authorization", bearer2.as_str())],
+                other.as_bytes(),
+            ),
             409,
             "reference_reused",
             "already used",

@@ -39,24 +39,35 @@ fn status(c: &Cluster, i: usize) -> Result<coalition_client::types::Status> {
 
 fn wait_connected(c: &Cluster) -> Result<()> {
     for i in 0..c.nodes.len() {
-        wait_for(&format!("node {i} to see every partner"), Duration::from_secs(30), || {
-            let s = status(c, i)?;
-            Ok(s.peers.iter().all(|p| p.connected).then_some(()))
-        })?;
+        wait_for(
+            &format!("node {i} to see every partner"),
+            Duration::from_secs(30),
+            || {
+                let s = status(c, i)?;
+                Ok(s.peers.iter().all(|p| p.connected).then_some(()))
+            },
+        )?;
     }
     Ok(())
 }
 
 fn wait_epoch_after(c: &Cluster, epoch: u64) -> Result<u64> {
-    wait_for("the next epoch", Duration::from_secs(EPOCH_SECS * 4), || {
-        let e = status(c, 0)?.current_epoch;
-        Ok((e > epoch).then_some(e))
-    })
+    wait_for(
+        "the next epoch",
+        Duration::from_secs(EPOCH_SECS * 4),
+        || {
+            let e = status(c, 0)?.current_epoch;
+            Ok((e > epoch).then_some(e))
+        },
+    )
 }
 
 fn wait_sealed(c: &Cluster, i: usize, epoch: u64, timeout: Duration) -> Result<()> {
     wait_for(&format!("node {i} to seal epoch {epoch}"), timeout, || {
-        Ok(status(c, i)?.last_sealed_epoch.filter(|e| *e >= epoch).map(|_| ()))
+        Ok(status(c, i)?
+            .last_sealed_epoch
+            .filter(|e| *e >= epoch)
+            .map(|_| ()))
     })
 }
 
@@ -71,8 +82,14 @@ fn epochs_seal_identically_settle_and_audit() -> Result<()> {
     // Three members, each with a wallet.
     let mut members = Vec::new();
     for m in 0..3 {
-        let w = dir.join(format!("m{m}.wallet")).to_string_lossy().to_string();
-        let v = json_of("member new", &wallet_cli(&c.url(0), &["--json", "member", "new", "--wallet", &w])?)?;
+        let w = dir
+            .join(format!("m{m}.wallet"))
+            .to_string_lossy()
+            .to_string();
+        let v = json_of(
+            "member new",
+            &wallet_cli(&c.url(0), &["--json", "member", "new", "--wallet", &w])?,
+        )?;
         let id = v["member"].as_str().context("member id")?.to_string();
         members.push((w, id));
     }
@@ -95,7 +112,12 @@ fn epochs_seal_identically_settle_and_audit() -> Result<()> {
             for p in 0..4 {
                 let points = 10 + 7 * p as u64 + 3 * m as u64 + round;
                 let pts = points.to_string();
-                let out = c.cli(p, &["--json", "partner", "issue", "--member", id, "--points", &pts])?;
+                let out = c.cli(
+                    p,
+                    &[
+                        "--json", "partner", "issue", "--member", id, "--points", &pts,
+                    ],
+                )?;
                 check_output("partner issue", &out)?;
                 issued += points;
             }
@@ -111,7 +133,12 @@ fn epochs_seal_identically_settle_and_audit() -> Result<()> {
             let pts = points.to_string();
             let v = json_of(
                 "member redeem",
-                &wallet_cli(&c.url(at), &["--json", "member", "redeem", "--wallet", w, "--points", &pts])?,
+                &wallet_cli(
+                    &c.url(at),
+                    &[
+                        "--json", "member", "redeem", "--wallet", w, "--points", &pts,
+                    ],
+                )?,
             )?;
             orders.push(v["order_id"].as_str().context("order id")?.parse()?);
             redeemed += points;
@@ -133,20 +160,43 @@ fn epochs_seal_identically_settle_and_audit() -> Result<()> {
         assert!(statement.sealed);
         for i in 1..4 {
             let cp = c.client(i).checkpoint(e)?;
-            assert_eq!(encode(&cp.checkpoint), encode(&reference.checkpoint), "checkpoint {e} differs at node {i}");
-            assert_eq!(c.client(i).settlement(e)?.statement, statement.statement, "statement {e} differs at node {i}");
+            assert_eq!(
+                encode(&cp.checkpoint),
+                encode(&reference.checkpoint),
+                "checkpoint {e} differs at node {i}"
+            );
+            assert_eq!(
+                c.client(i).settlement(e)?.statement,
+                statement.statement,
+                "statement {e} differs at node {i}"
+            );
         }
         assert_eq!(reference.checkpoint.statement, statement.statement.hash());
         let s = &statement.statement;
-        assert_eq!(s.net.iter().sum::<i64>(), 0, "net positions of epoch {e} do not sum to zero");
+        assert_eq!(
+            s.net.iter().sum::<i64>(),
+            0,
+            "net positions of epoch {e} do not sum to zero"
+        );
         let mut after = s.net.clone();
         for t in &s.transfers {
-            let from = s.partners.iter().position(|p| *p == t.from).context("payer")?;
-            let to = s.partners.iter().position(|p| *p == t.to).context("payee")?;
+            let from = s
+                .partners
+                .iter()
+                .position(|p| *p == t.from)
+                .context("payer")?;
+            let to = s
+                .partners
+                .iter()
+                .position(|p| *p == t.to)
+                .context("payee")?;
             after[from] += t.amount as i64;
             after[to] -= t.amount as i64;
         }
-        assert!(after.iter().all(|x| *x == 0), "transfers of epoch {e} do not settle the net positions");
+        assert!(
+            after.iter().all(|x| *x == 0),
+            "transfers of epoch {e} do not settle the net positions"
+        );
         assert!(s.transfers.len() < 4);
         total_issued += s.per_issuer.iter().map(|t| t.issued).sum::<u64>();
         total_redeemed += s.per_issuer.iter().map(|t| t.redeemed).sum::<u64>();
@@ -154,15 +204,25 @@ fn epochs_seal_identically_settle_and_audit() -> Result<()> {
             assert_eq!(s.gross_total(), 0);
         }
     }
-    assert_eq!(total_issued, issued, "statements account for every point issued");
-    assert_eq!(total_redeemed, redeemed, "statements account for every point redeemed");
+    assert_eq!(
+        total_issued, issued,
+        "statements account for every point issued"
+    );
+    assert_eq!(
+        total_redeemed, redeemed,
+        "statements account for every point redeemed"
+    );
 
     // The auditor's export verifies offline.
     let export = dir.join("ledger.export");
     let ex = export.to_string_lossy().to_string();
     let e = last_active.to_string();
-    check_output("audit export", &c.cli(1, &["audit", "export", "--out", &ex, "--epoch", &e])?)?;
-    let ok = coalition_tests::run_cli(&["audit", "verify", "--export", &ex, "--genesis", &genesis])?;
+    check_output(
+        "audit export",
+        &c.cli(1, &["audit", "export", "--out", &ex, "--epoch", &e])?,
+    )?;
+    let ok =
+        coalition_tests::run_cli(&["audit", "verify", "--export", &ex, "--genesis", &genesis])?;
     check_output("audit verify", &ok)?;
     assert!(String::from_utf8_lossy(&ok.stdout).contains("audit OK"));
 
@@ -179,22 +239,42 @@ fn epochs_seal_identically_settle_and_audit() -> Result<()> {
         let mut copy = good.clone();
         copy[i] = copy[i].wrapping_add(1 + (seed >> 32) as u8 % 255);
         std::fs::write(&bad_path, &copy)?;
-        let out = coalition_tests::run_cli(&["audit", "verify", "--export", &bad, "--genesis", &genesis])?;
+        let out = coalition_tests::run_cli(&[
+            "audit",
+            "verify",
+            "--export",
+            &bad,
+            "--genesis",
+            &genesis,
+        ])?;
         let err = String::from_utf8_lossy(&out.stderr);
         if out.status.success() {
             bail!("round {round}: changing byte {i} of the export went unnoticed");
         }
-        assert!(err.contains("audit FAILED") || err.contains("coalition:"), "round {round}: no reason given: {err}");
+        assert!(
+            err.contains("audit FAILED") || err.contains("coalition:"),
+            "round {round}: no reason given: {err}"
+        );
     }
 
     // A redemption's inclusion proof, saved and checked offline; one changed byte breaks it.
     let proof = dir.join("receipt.proof");
     let pr = proof.to_string_lossy().to_string();
     let order = orders[0].to_string();
-    check_output("audit prove", &c.cli(2, &["audit", "prove", "--record", &order, "--out", &pr])?)?;
+    check_output(
+        "audit prove",
+        &c.cli(2, &["audit", "prove", "--record", &order, "--out", &pr])?,
+    )?;
     check_output(
         "audit check-proof",
-        &coalition_tests::run_cli(&["audit", "check-proof", "--proof", &pr, "--genesis", &genesis])?,
+        &coalition_tests::run_cli(&[
+            "audit",
+            "check-proof",
+            "--proof",
+            &pr,
+            "--genesis",
+            &genesis,
+        ])?,
     )?;
     tamper_proof(&proof, &genesis)?;
 
@@ -202,15 +282,29 @@ fn epochs_seal_identically_settle_and_audit() -> Result<()> {
     let down = 3;
     c.stop(down)?;
     let stopped_in = status(&c, 0)?.current_epoch;
-    let awaited = wait_for("status to name the partner that is down", Duration::from_secs(EPOCH_SECS * 6), || {
-        let s = status(&c, 0)?;
-        Ok(s.awaiting.contains(&names[down]).then_some(s.last_sealed_epoch))
-    })?;
-    assert!(awaited.unwrap_or(0) <= stopped_in, "an epoch the stopped partner never closed was sealed");
+    let awaited = wait_for(
+        "status to name the partner that is down",
+        Duration::from_secs(EPOCH_SECS * 6),
+        || {
+            let s = status(&c, 0)?;
+            Ok(s.awaiting
+                .contains(&names[down])
+                .then_some(s.last_sealed_epoch))
+        },
+    )?;
+    assert!(
+        awaited.unwrap_or(0) <= stopped_in,
+        "an epoch the stopped partner never closed was sealed"
+    );
     c.restart(down)?;
     let next = status(&c, 0)?.current_epoch;
     for i in 0..4 {
-        wait_sealed(&c, i, next.saturating_sub(1).max(stopped_in), Duration::from_secs(EPOCH_SECS * 15))?;
+        wait_sealed(
+            &c,
+            i,
+            next.saturating_sub(1).max(stopped_in),
+            Duration::from_secs(EPOCH_SECS * 15),
+        )?;
     }
     Ok(())
 }
@@ -230,7 +324,14 @@ fn tamper_proof(proof: &Path, genesis: &str) -> Result<()> {
         let mut bytes = text.clone().into_bytes();
         bytes[i] = if bytes[i] == b'0' { b'1' } else { b'0' };
         std::fs::write(&bad, &bytes)?;
-        let out = coalition_tests::run_cli(&["audit", "check-proof", "--proof", &b, "--genesis", genesis])?;
+        let out = coalition_tests::run_cli(&[
+            "audit",
+            "check-proof",
+            "--proof",
+            &b,
+            "--genesis",
+            genesis,
+        ])?;
         if out.status.success() {
             bail!("changing byte {i} of the proof went unnoticed");
         }

@@ -80,7 +80,12 @@ impl IntoResponse for ApiError {
         if status.is_server_error() {
             tracing::warn!(error = %self, "request failed");
         }
-        let body = ErrorBody { error: ErrorDetail { code: code.to_string(), message: self.to_string() } };
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: code.to_string(),
+                message: self.to_string(),
+            },
+        };
         (status, Json(body)).into_response()
     }
 }
@@ -88,7 +93,9 @@ impl IntoResponse for ApiError {
 /// Turns axum's own rejections (bad JSON, wrong content type, too large) into our JSON errors.
 pub fn rejection(r: axum::extract::rejection::JsonRejection) -> ApiError {
     if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
-        return ApiError::TooLarge { limit: super::MAX_BODY_BYTES };
+        return ApiError::TooLarge {
+            limit: super::MAX_BODY_BYTES,
+        };
     }
     ApiError::BadRequest(format!("invalid request body: {}", r.body_text()))
 }

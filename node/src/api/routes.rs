@@ -44,7 +44,12 @@ fn authorize(node: &Node, headers: &HeaderMap) -> Result<(), ApiError> {
         .ok_or(ApiError::Unauthorized)?;
     let want = node.api_token().as_bytes();
     let given = given.trim().as_bytes();
-    let same = given.len() == want.len() && given.iter().zip(want).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0;
+    let same = given.len() == want.len()
+        && given
+            .iter()
+            .zip(want)
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+            == 0;
     if same {
         Ok(())
     } else {
@@ -61,7 +66,10 @@ async fn health() -> impl IntoResponse {
 }
 
 async fn metrics(State(node): Shared) -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], node.metrics().render())
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        node.metrics().render(),
+    )
 }
 
 async fn status(State(node): Shared) -> Result<Json<Status>, ApiError> {
@@ -125,22 +133,36 @@ async fn log_range(
     query: Result<Query<RangeQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<LogRange>, ApiError> {
     let Query(q) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
-    let partner = PartnerId::from_hex(&partner).map_err(|e| ApiError::BadRequest(format!("partner id: {e}")))?;
-    node.log_range(partner, q.from, q.limit.unwrap_or(1000).min(1000)).await.map(Json)
+    let partner = PartnerId::from_hex(&partner)
+        .map_err(|e| ApiError::BadRequest(format!("partner id: {e}")))?;
+    node.log_range(partner, q.from, q.limit.unwrap_or(1000).min(1000))
+        .await
+        .map(Json)
 }
 
 type EpochPath = Result<Path<Epoch>, axum::extract::rejection::PathRejection>;
 
 fn epoch_of(path: EpochPath) -> Result<Epoch, ApiError> {
-    path.map(|Path(e)| e).map_err(|e| ApiError::BadRequest(format!("epoch: {}", e.body_text())))
+    path.map(|Path(e)| e)
+        .map_err(|e| ApiError::BadRequest(format!("epoch: {}", e.body_text())))
 }
 
-async fn checkpoint(State(node): Shared, epoch: EpochPath) -> Result<Json<SealedCheckpoint>, ApiError> {
-    crate::audit::checkpoint(&node, epoch_of(epoch)?).await.map(Json)
+async fn checkpoint(
+    State(node): Shared,
+    epoch: EpochPath,
+) -> Result<Json<SealedCheckpoint>, ApiError> {
+    crate::audit::checkpoint(&node, epoch_of(epoch)?)
+        .await
+        .map(Json)
 }
 
-async fn settlement(State(node): Shared, epoch: EpochPath) -> Result<Json<SettlementView>, ApiError> {
-    crate::audit::settlement(&node, epoch_of(epoch)?).await.map(Json)
+async fn settlement(
+    State(node): Shared,
+    epoch: EpochPath,
+) -> Result<Json<SettlementView>, ApiError> {
+    crate::audit::settlement(&node, epoch_of(epoch)?)
+        .await
+        .map(Json)
 }
 
 #[derive(Deserialize)]
@@ -156,6 +178,7 @@ async fn proof(
     query: Result<Query<ProofQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<RecordProof>, ApiError> {
     let Query(q) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
-    let record = Hash::from_hex(&record).map_err(|e| ApiError::BadRequest(format!("record id: {e}")))?;
+    let record =
+        Hash::from_hex(&record).map_err(|e| ApiError::BadRequest(format!("record id: {e}")))?;
     crate::audit::prove(&node, record, q.epoch).await.map(Json)
 }

@@ -50,8 +50,8 @@ pub use handle::{GossipId, NetEvent, NetworkHandle, ResponseSender};
 pub use messages::{
     Gossip, HeadAnnouncement, Refusal, Request, Response, MAX_HEADS, MAX_RANGE_ENTRIES,
 };
-pub use topics::Topic;
 use topics::GossipTopic;
+pub use topics::Topic;
 
 use behaviour::Behaviour;
 use coalition_core::genesis::Genesis;

@@ -39,6 +39,9 @@ mod tests {
         for t in Topic::ALL {
             assert_eq!(from_hash(&t.hash()), Some(t));
         }
-        assert_eq!(from_hash(&IdentTopic::new("/coalition/2/entries").hash()), None);
+        assert_eq!(
+            from_hash(&IdentTopic::new("/coalition/2/entries").hash()),
+            None
+        );
     }
 }

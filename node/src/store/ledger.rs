@@ -162,7 +162,11 @@ impl LedgerStore for Store {
         }
         let own = partner == self.me();
         if let (true, Record::Issue(issue)) = (own, &e.record) {
-            batch.put(Column::References, &keys::hash(&issue.reference), &issue.id())?;
+            batch.put(
+                Column::References,
+                &keys::hash(&issue.reference),
+                &issue.id(),
+            )?;
         }
         self.write(batch, own, || format!("entry {partner}/{seq}"))
     }

@@ -79,7 +79,14 @@ fn client(s: &Shared, i: usize) -> Client {
 }
 
 /// Signs an order for `points` of `member` at partner `at`, choosing lots from node `from`'s view.
-fn order(s: &Shared, key: &Keypair, from: usize, at: usize, points: u64, seq: Option<u64>) -> Result<(String, Hash)> {
+fn order(
+    s: &Shared,
+    key: &Keypair,
+    from: usize,
+    at: usize,
+    points: u64,
+    seq: Option<u64>,
+) -> Result<(String, Hash)> {
     let member = MemberId(key.public());
     let b = client(s, from).balance(&member)?;
     let t = now();
@@ -112,7 +119,11 @@ fn worker(s: Arc<Shared>, members: Arc<Vec<Keypair>>, mine: Vec<usize>, seed: u6
                     expires_in_secs: Some(3600),
                 };
                 match client(&s, node).issue(&req) {
-                    Ok(r) => s.acks.lock().map(|mut a| a.issues.push((member, r.lot))).unwrap_or(()),
+                    Ok(r) => s
+                        .acks
+                        .lock()
+                        .map(|mut a| a.issues.push((member, r.lot)))
+                        .unwrap_or(()),
                     Err(_) => {
                         s.counts.failures.fetch_add(1, Ordering::Relaxed);
                     }
@@ -125,7 +136,11 @@ fn worker(s: Arc<Shared>, members: Arc<Vec<Keypair>>, mine: Vec<usize>, seed: u6
                 let result = order(&s, &members[m], node, at, points, None)
                     .and_then(|(token, _)| Ok(client(&s, at).redeem(&token)?));
                 match result {
-                    Ok(r) => s.acks.lock().map(|mut a| a.redemptions.push((member, r.order_id))).unwrap_or(()),
+                    Ok(r) => s
+                        .acks
+                        .lock()
+                        .map(|mut a| a.redemptions.push((member, r.order_id)))
+                        .unwrap_or(()),
                     Err(_) => {
                         s.counts.failures.fetch_add(1, Ordering::Relaxed);
                     }
@@ -143,22 +158,39 @@ fn double_spend(s: &Shared, rng: &mut Rng, node: usize) {
     s.counts.issues_tried.fetch_add(1, Ordering::Relaxed);
     let key = Keypair::generate();
     let member = MemberId(key.public());
-    let req = IssueRequest { member, points: 100, reference: None, expires_in_secs: Some(3600) };
-    let Ok(r) = client(s, node).issue(&req) else { return };
+    let req = IssueRequest {
+        member,
+        points: 100,
+        reference: None,
+        expires_in_secs: Some(3600),
+    };
+    let Ok(r) = client(s, node).issue(&req) else {
+        return;
+    };
     if let Ok(mut a) = s.acks.lock() {
         a.issues.push((member, r.lot));
     }
-    let (a, b) = ((node + 1) % NODES, (node + 2 + rng.below(2) as usize) % NODES);
+    let (a, b) = (
+        (node + 1) % NODES,
+        (node + 2 + rng.below(2) as usize) % NODES,
+    );
     // Both wallets must see the lot before they sign.
     let seen = |i: usize| {
         wait_for("the lot to replicate", Duration::from_secs(10), || {
-            Ok(client(s, i).balance(&member).ok().filter(|b| b.available >= 100).map(|_| ()))
+            Ok(client(s, i)
+                .balance(&member)
+                .ok()
+                .filter(|b| b.available >= 100)
+                .map(|_| ()))
         })
     };
     if seen(a).is_err() || seen(b).is_err() {
         return;
     }
-    let (Ok((ta, ida)), Ok((tb, idb))) = (order(s, &key, a, a, 60, Some(0)), order(s, &key, b, b, 70, Some(0))) else {
+    let (Ok((ta, ida)), Ok((tb, idb))) = (
+        order(s, &key, a, a, 60, Some(0)),
+        order(s, &key, b, b, 70, Some(0)),
+    ) else {
         return;
     };
     if let Ok(mut acks) = s.acks.lock() {
@@ -168,7 +200,10 @@ fn double_spend(s: &Shared, rng: &mut Rng, node: usize) {
     let (ra, rb) = std::thread::scope(|sc| {
         let ha = sc.spawn(|| ca.redeem(&ta));
         let hb = sc.spawn(|| cb.redeem(&tb));
-        (ha.join().map(|r| r.ok()).ok().flatten(), hb.join().map(|r| r.ok()).ok().flatten())
+        (
+            ha.join().map(|r| r.ok()).ok().flatten(),
+            hb.join().map(|r| r.ok()).ok().flatten(),
+        )
     });
     let mut acks = s.acks.lock().unwrap_or_else(|e| e.into_inner());
     if ra.is_none() && rb.is_none() {
@@ -185,14 +220,19 @@ struct Args {
 }
 
 fn args() -> Result<Args> {
-    let mut a = Args { duration: 60, seed: now() };
+    let mut a = Args {
+        duration: 60,
+        seed: now(),
+    };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         let value = it.next().with_context(|| format!("{flag} needs a value"))?;
         match flag.as_str() {
             "--duration" => a.duration = value.parse().context("--duration: seconds")?,
             "--seed" => a.seed = value.parse().context("--seed: a number")?,
-            other => bail!("unknown option {other}; usage: coalition-chaos [--duration SECS] [--seed N]"),
+            other => {
+                bail!("unknown option {other}; usage: coalition-chaos [--duration SECS] [--seed N]")
+            }
         }
     }
     Ok(a)
@@ -200,7 +240,10 @@ fn args() -> Result<Args> {
 
 fn main() -> Result<()> {
     let args = args()?;
-    println!("chaos: {} nodes, {} s, seed {}", NODES, args.duration, args.seed);
+    println!(
+        "chaos: {} nodes, {} s, seed {}",
+        NODES, args.duration, args.seed
+    );
     let mut cluster = Cluster::start(NODES, EPOCH_SECS)?;
     let result = run(&mut cluster, &args);
     if result.is_err() {
@@ -210,10 +253,20 @@ fn main() -> Result<()> {
 }
 
 fn run(cluster: &mut Cluster, args: &Args) -> Result<()> {
-    let partners: Vec<PartnerId> = cluster.client(0).status()?.logs.iter().map(|l| l.partner).collect();
+    let partners: Vec<PartnerId> = cluster
+        .client(0)
+        .status()?
+        .logs
+        .iter()
+        .map(|l| l.partner)
+        .collect();
     let shared = Arc::new(Shared {
         urls: (0..NODES).map(|i| cluster.url(i)).collect(),
-        tokens: cluster.nodes.iter().map(|n| n.settings.api_token.clone()).collect(),
+        tokens: cluster
+            .nodes
+            .iter()
+            .map(|n| n.settings.api_token.clone())
+            .collect(),
         partners,
         acks: Mutex::new(Acks::default()),
         counts: Counts::default(),
@@ -264,7 +317,9 @@ fn run(cluster: &mut Cluster, args: &Args) -> Result<()> {
                 // certify without the victim.
                 let isolated_for = Duration::from_millis(1000 + rng.below(4000));
                 let node = cluster.client(victim);
-                let cut = node.partition(true).with_context(|| format!("isolating node {victim}"))?;
+                let cut = node
+                    .partition(true)
+                    .with_context(|| format!("isolating node {victim}"))?;
                 if !cut.isolated || cut.connected_peers > 0 {
                     problems.push(format!(
                         "node {victim} still had {} partners up after being isolated",
@@ -272,7 +327,8 @@ fn run(cluster: &mut Cluster, args: &Args) -> Result<()> {
                     ));
                 }
                 std::thread::sleep(isolated_for);
-                node.partition(false).with_context(|| format!("healing node {victim}"))?;
+                node.partition(false)
+                    .with_context(|| format!("healing node {victim}"))?;
                 partitions += 1;
             }
         }
@@ -323,15 +379,19 @@ fn check(cluster: &Cluster, s: &Shared, members: &[MemberId]) -> Result<Vec<Stri
         }
         Ok(st.logs.iter().map(|l| (l.size, l.root)).collect())
     };
-    let converged = wait_for("every node to hold the same logs", Duration::from_secs(90), || {
-        let h0 = heads(0)?;
-        for i in 1..NODES {
-            if heads(i)? != h0 {
-                return Ok(None);
+    let converged = wait_for(
+        "every node to hold the same logs",
+        Duration::from_secs(90),
+        || {
+            let h0 = heads(0)?;
+            for i in 1..NODES {
+                if heads(i)? != h0 {
+                    return Ok(None);
+                }
             }
-        }
-        Ok(Some(()))
-    });
+            Ok(Some(()))
+        },
+    );
     if let Err(e) = converged {
         v.push(format!("logs did not converge: {e:#}"));
         return Ok(v);
@@ -343,15 +403,25 @@ fn check(cluster: &Cluster, s: &Shared, members: &[MemberId]) -> Result<Vec<Stri
             v.push(format!("node {i} is still isolated after the run"));
         }
         if !st.equivocations.is_empty() {
-            v.push(format!("node {i} recorded an honest partner as equivocating"));
+            v.push(format!(
+                "node {i} recorded an honest partner as equivocating"
+            ));
         }
     }
     // Sealing catches up: every node seals the epoch that was current when the workload stopped.
     let target = cluster.client(0).status()?.current_epoch;
     for i in 0..NODES {
-        let sealed = wait_for(&format!("node {i} to seal epoch {target}"), Duration::from_secs(EPOCH_SECS * 12), || {
-            Ok(cluster.client(i).status()?.last_sealed_epoch.filter(|e| *e >= target))
-        });
+        let sealed = wait_for(
+            &format!("node {i} to seal epoch {target}"),
+            Duration::from_secs(EPOCH_SECS * 12),
+            || {
+                Ok(cluster
+                    .client(i)
+                    .status()?
+                    .last_sealed_epoch
+                    .filter(|e| *e >= target))
+            },
+        );
         if let Err(e) = sealed {
             v.push(format!("{e:#}"));
         }
@@ -360,7 +430,9 @@ fn check(cluster: &Cluster, s: &Shared, members: &[MemberId]) -> Result<Vec<Stri
         let reference = cluster.client(0).checkpoint(e).ok().map(|c| c.checkpoint);
         for i in 1..NODES {
             if cluster.client(i).checkpoint(e).ok().map(|c| c.checkpoint) != reference {
-                v.push(format!("checkpoint of epoch {e} differs between node 0 and node {i}"));
+                v.push(format!(
+                    "checkpoint of epoch {e} differs between node 0 and node {i}"
+                ));
             }
         }
     }
@@ -382,7 +454,13 @@ fn check(cluster: &Cluster, s: &Shared, members: &[MemberId]) -> Result<Vec<Stri
         for i in 0..NODES {
             let c = cluster.client(i);
             let (b, h) = (c.balance(m)?, c.history(m)?);
-            let sum = |kind: &str| h.items.iter().filter(|x| x.kind == kind).map(|x| x.points as i128).sum::<i128>();
+            let sum = |kind: &str| {
+                h.items
+                    .iter()
+                    .filter(|x| x.kind == kind)
+                    .map(|x| x.points as i128)
+                    .sum::<i128>()
+            };
             let (earned, spent, expired) = (sum("earn"), sum("redeem"), sum("expire"));
             if earned - spent - expired != b.available as i128 {
                 v.push(format!(
@@ -391,31 +469,56 @@ fn check(cluster: &Cluster, s: &Shared, members: &[MemberId]) -> Result<Vec<Stri
                     b.available
                 ));
             }
-            let redeems: BTreeSet<Hash> = h.items.iter().filter(|x| x.kind == "redeem").map(|x| x.record).collect();
-            let earns: BTreeSet<Hash> = h.items.iter().filter(|x| x.kind == "earn").map(|x| x.record).collect();
+            let redeems: BTreeSet<Hash> = h
+                .items
+                .iter()
+                .filter(|x| x.kind == "redeem")
+                .map(|x| x.record)
+                .collect();
+            let earns: BTreeSet<Hash> = h
+                .items
+                .iter()
+                .filter(|x| x.kind == "earn")
+                .map(|x| x.record)
+                .collect();
             if redeems.len() as u64 != b.next_seq {
-                v.push(format!("node {i}, member {}: {} certificates but next seq {}", m.short(), redeems.len(), b.next_seq));
+                v.push(format!(
+                    "node {i}, member {}: {} certificates but next seq {}",
+                    m.short(),
+                    redeems.len(),
+                    b.next_seq
+                ));
             }
             for lot in lots_of.get(m).into_iter().flatten() {
                 if !earns.contains(lot) {
-                    v.push(format!("node {i}: acknowledged issue {} is missing", lot.short()));
+                    v.push(format!(
+                        "node {i}: acknowledged issue {} is missing",
+                        lot.short()
+                    ));
                 }
             }
             for o in orders_of.get(m).into_iter().flatten() {
                 if !redeems.contains(o) {
-                    v.push(format!("node {i}: acknowledged redemption {} is missing", o.short()));
+                    v.push(format!(
+                        "node {i}: acknowledged redemption {} is missing",
+                        o.short()
+                    ));
                 }
             }
             for (pm, a, bb) in &acks.pairs {
                 if pm == m && redeems.contains(a) && redeems.contains(bb) {
-                    v.push(format!("node {i}: both orders of a double-spend pair of {} were certified", m.short()));
+                    v.push(format!(
+                        "node {i}: both orders of a double-spend pair of {} were certified",
+                        m.short()
+                    ));
                 }
             }
             match first {
                 None => first = Some((b.available, b.next_seq)),
-                Some(f) if f != (b.available, b.next_seq) => {
-                    v.push(format!("member {}: node {i} disagrees with node 0 on balance or seq", m.short()))
-                }
+                Some(f) if f != (b.available, b.next_seq) => v.push(format!(
+                    "member {}: node {i} disagrees with node 0 on balance or seq",
+                    m.short()
+                )),
                 Some(_) => {}
             }
         }
