@@ -1,7 +1,7 @@
 //! Catch-up ingest through the node's own writer (`coalition_node::writer`): a node (partner 0)
 //! receives partner 1's log as canonical bytes in ranges of 512, as node/src/sync.rs fetches them;
 //! like sync.rs, one thread decodes each range and batch-verifies its signatures while the writer
-//! thread applies the previous range, driving `coalition_core::memory::Ledger` over the RocksDB
+//! thread applies the previous range, driving `coalition_core::replica::Ledger` over the RocksDB
 //! `Store` (log rules, ledger rules, one write batch per entry, the Merkle frontier in the log head).
 //!
 //! `memory` does the same with a million issues generated on the fly and reports the peak RSS.
@@ -11,12 +11,14 @@ use crate::world::{
 };
 use crate::Args;
 use anyhow::{ensure, Context, Result};
+use coalition_core::clock;
 use coalition_core::encoding::{decode, encode};
-use coalition_core::ledger::{apply, LedgerStore, LedgerView};
+use coalition_core::ledger::apply;
 use coalition_core::log::{verify_entry_presigned, SignatureChecked};
 use coalition_core::record::{MemberId, SignedEntry};
+use coalition_core::state::{LedgerStore, LedgerView};
 use coalition_node::store::Store;
-use coalition_node::writer::{self, Writer};
+use coalition_node::writer::{self, Writer, WriterConfig};
 use futures::executor::block_on;
 use serde_json::json;
 use std::sync::Arc;
@@ -28,12 +30,14 @@ fn start_node(
     dir: &std::path::Path,
 ) -> Result<(Store, Writer, std::thread::JoinHandle<()>)> {
     let store = Store::open(dir, net.genesis.hash(), net.pid(0)).context("opening the store")?;
-    let (w, h) = writer::spawn(
-        Arc::new(net.genesis.clone()),
-        Arc::new(partner_key(0)),
-        store.clone(),
-    );
-    Ok((store, w, h))
+    let reader = store.reader();
+    let config = WriterConfig {
+        genesis: Arc::new(net.genesis.clone()),
+        keypair: Arc::new(partner_key(0)),
+        clock: clock::system(),
+    };
+    let (w, h) = writer::spawn(config, store).context("starting the writer")?;
+    Ok((reader, w, h))
 }
 
 /// Hands one checked range to the writer and checks that every entry applied.

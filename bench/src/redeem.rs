@@ -4,7 +4,7 @@
 //! Set-up (not timed): `--members` members, each credited one lot of 100 points through
 //! `POST /v1/issue` at one partner; wait until the four nodes hold identical logs. Each member then
 //! signs one order for 10 points at a *different* partner (member-side code: lot selection from
-//! `coalition_core::ledger::select_candidates`, token from `coalition_client::order::order_token`).
+//! `coalition_core::lot_selection::select_candidates`, token from `coalition_client::order::order_token`).
 //! Timed: `--concurrency` client threads submit the tokens (`POST /v1/redeem`) in a closed loop;
 //! latency is from submission to the certificate in the response.
 
@@ -15,7 +15,7 @@ use coalition_client::order::order_token;
 use coalition_client::types::IssueRequest;
 use coalition_client::Client;
 use coalition_core::crypto::Keypair;
-use coalition_core::ledger::{select_candidates, LotCandidate};
+use coalition_core::lot_selection::{select_candidates, LotCandidate};
 use coalition_core::record::{MemberId, RedeemOrder};
 use coalition_tests::Cluster;
 use serde_json::json;

@@ -2,12 +2,13 @@
 
 use anyhow::{Context, Result};
 use coalition_core::crypto::Keypair;
-use coalition_core::genesis::{Genesis, GenesisPartner, PointValue};
+use coalition_core::genesis::Genesis;
 use coalition_core::hash::Hash;
 use coalition_core::record::{
     reference_hash, Entry, Epoch, Issue, MemberId, PartnerId, Points, Record, SignedEntry,
     Timestamp,
 };
+use coalition_core::test_util::test_genesis;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -30,28 +31,12 @@ pub struct Net {
 impl Net {
     /// `n` partners with fixed keys, one epoch of [`EPOCH_SECS`] from [`START`].
     pub fn new(n: usize) -> Net {
-        let partners: Vec<Keypair> = (0..n).map(|i| partner_key(i as u8)).collect();
+        let (genesis, partners) = test_genesis(n);
         let genesis = Genesis {
             coalition: "bench".into(),
             genesis_time: START,
             epoch_secs: EPOCH_SECS,
-            partners: partners
-                .iter()
-                .enumerate()
-                .map(|(i, k)| GenesisPartner {
-                    name: format!("partner {i}"),
-                    id: PartnerId(k.public()),
-                    settlement_account: format!("acct-{i}"),
-                })
-                .collect(),
-            fault_tolerance: None,
-            point_value: PointValue {
-                minor_units: 1,
-                per_points: 1,
-            },
-            currency: "EUR".into(),
-            fee_bps: 0,
-            max_clock_skew_secs: 300,
+            ..genesis
         };
         genesis
             .validate()
@@ -67,7 +52,7 @@ impl Net {
 
 /// Partner `i`'s key (fixed, so runs are comparable).
 pub fn partner_key(i: u8) -> Keypair {
-    Keypair::from_secret_bytes(&[i.wrapping_add(1); 32])
+    coalition_core::test_util::partner_key(usize::from(i))
 }
 
 /// Member `i`'s key (fixed).

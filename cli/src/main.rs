@@ -25,6 +25,7 @@ mod network;
 mod output;
 mod partner;
 mod settlement;
+mod statement_table;
 mod status;
 
 use anyhow::Result;

@@ -187,10 +187,10 @@ fn history(ctx: &Context, who: &MemberSelector) -> Result<()> {
         ("RECORD", Align::Left),
     ]);
     for i in &h.items {
-        let sign = if i.kind == "earn" { "+" } else { "-" };
+        let sign = if i.kind.is_credit() { "+" } else { "-" };
         t.row(vec![
             output::time(i.time),
-            i.kind.clone(),
+            i.kind.to_string(),
             format!("{sign}{}", i.points),
             partner_name(genesis.as_ref(), &i.partner),
             i.record.short(),
@@ -374,7 +374,7 @@ pub fn print_receipt(ctx: &Context, client: &Client, r: &RedeemResponse) -> Resu
 mod tests {
     use super::*;
     use coalition_client::types::LotInfo;
-    use coalition_core::ledger::SelectError;
+    use coalition_core::lot_selection::SelectError;
 
     fn lot(n: u8, remaining: Points, expires_at: Timestamp) -> LotInfo {
         LotInfo {

@@ -40,5 +40,6 @@ fn show(ctx: &Context, epoch: Option<u64>) -> Result<()> {
     };
     ctx.out
         .line(format!("Settlement of epoch {epoch} ({seal})"))?;
-    ctx.out.raw(&view.statement.render_table(&genesis))
+    ctx.out
+        .raw(&crate::statement_table::render(&view.statement, &genesis))
 }

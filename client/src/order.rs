@@ -3,7 +3,7 @@
 
 use crate::types::LotInfo;
 use coalition_core::encoding::{self, DecodeError};
-use coalition_core::ledger::{select_candidates, LotCandidate, SelectError};
+use coalition_core::lot_selection::{select_candidates, LotCandidate, SelectError};
 use coalition_core::record::{LotSpend, Points, SignedOrder, Timestamp};
 
 /// The lots that pay for `points` at `now` (expiring first), from a balance's lots; lots the node

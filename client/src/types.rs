@@ -116,13 +116,47 @@ pub struct Balance {
     pub as_of: Timestamp,
 }
 
+/// What a line of a member's history did to the balance. Shown as `earn`, `redeem`, `expire`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HistoryKind {
+    /// Points issued to the member (a lot).
+    Earn,
+    /// Points the member redeemed (a certified order).
+    Redeem,
+    /// Points of a lot that expired unspent.
+    Expire,
+}
+
+impl HistoryKind {
+    /// `earn`, `redeem` or `expire`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HistoryKind::Earn => "earn",
+            HistoryKind::Redeem => "redeem",
+            HistoryKind::Expire => "expire",
+        }
+    }
+
+    /// Whether the line adds points to the balance (earn) rather than takes them (redeem, expire).
+    pub fn is_credit(self) -> bool {
+        matches!(self, HistoryKind::Earn)
+    }
+}
+
+impl std::fmt::Display for HistoryKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// One line of a member's history.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HistoryItem {
     /// When.
     pub time: Timestamp,
-    /// `earn`, `redeem` or `expire`.
-    pub kind: String,
+    /// What it did.
+    pub kind: HistoryKind,
     /// Points (always positive; the kind gives the direction).
     pub points: Points,
     /// The partner that issued (earn, expire) or redeemed (redeem).

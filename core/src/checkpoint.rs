@@ -18,11 +18,9 @@ use crate::crypto::{self, Keypair, Signature, SignatureError};
 use crate::encoding::encode;
 use crate::genesis::Genesis;
 use crate::hash::{tag, Hash};
-use crate::ledger::Lot;
 use crate::log::{entry_leaf, LogClose};
 use crate::merkle::{Blake3Hasher, InclusionProof, MerkleError, MerkleFrontier, MerkleHasher};
 use crate::record::{Epoch, PartnerId, SignedEntry};
-use crate::settlement::{EpochActivity, Redemption};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -130,7 +128,7 @@ pub enum CheckpointError {
     },
     /// A record proof does not lead to the checkpoint.
     #[error("record proof: {0}")]
-    Proof(String),
+    Proof(#[from] ProofError),
     /// A Merkle computation failed.
     #[error("merkle: {0}")]
     Merkle(#[from] MerkleError),
@@ -302,68 +300,6 @@ impl SealedCheckpoint {
     }
 }
 
-/// The epoch in which a lot's points become a liability: its issue's epoch, or the epoch of an
-/// earlier spend. (With skewed clocks a redeemer's log can carry a spend in an epoch before the one
-/// the issuer's log placed the issue in; the liability then starts with the spend, so no issuer's
-/// outstanding points ever go negative.)
-pub fn liability_epoch(lot: &Lot) -> Epoch {
-    lot.spends
-        .iter()
-        .map(|s| s.epoch)
-        .fold(lot.issued_epoch, Epoch::min)
-}
-
-/// The epoch in which what is left of a lot counts as breakage: the epoch its expiry time falls in,
-/// and never before its liability epoch.
-pub fn expiry_epoch(genesis: &Genesis, lot: &Lot) -> Epoch {
-    genesis.epoch_at(lot.expires_at).max(liability_epoch(lot))
-}
-
-/// Settlement activity of `epoch`, derived from every lot in the ledger (any order). Valid once
-/// every entry of epochs up to `epoch` in every log has been applied; entries of later epochs may
-/// be applied too, they change nothing here.
-pub fn epoch_activity<'a>(
-    genesis: &Genesis,
-    epoch: Epoch,
-    lots: impl IntoIterator<Item = &'a Lot>,
-) -> Result<EpochActivity, crate::ledger::Overflow> {
-    let mut a = EpochActivity {
-        epoch,
-        ..EpochActivity::default()
-    };
-    let add = |m: &mut BTreeMap<PartnerId, u64>, k: PartnerId, v: u64| {
-        let slot = m.entry(k).or_insert(0);
-        *slot = slot.checked_add(v).ok_or(crate::ledger::Overflow {
-            what: "epoch activity",
-        })?;
-        Ok::<(), crate::ledger::Overflow>(())
-    };
-    for lot in lots {
-        if liability_epoch(lot) == epoch {
-            add(&mut a.issued, lot.issuer, lot.points)?;
-        }
-        let expiry = expiry_epoch(genesis, lot);
-        for s in lot.spends.iter().filter(|s| s.epoch == epoch) {
-            a.redemptions.push(Redemption {
-                issuer: lot.issuer,
-                redeemer: s.redeemer,
-                points: s.points,
-            });
-            if s.epoch > expiry {
-                add(&mut a.restored, lot.issuer, s.points)?;
-            }
-        }
-        if expiry == epoch {
-            let left = lot.remaining_at_epoch(epoch)?;
-            if left > 0 {
-                add(&mut a.expired, lot.issuer, left)?;
-            }
-        }
-    }
-    a.issued.retain(|_, v| *v > 0);
-    Ok(a)
-}
-
 /// Proof that a log entry is covered by a sealed checkpoint: the entry, its inclusion in its
 /// partner's log at the checkpoint's size, that log head's inclusion in the checkpoint, and the
 /// sealed checkpoint. Verifiable with only the genesis.
@@ -379,77 +315,113 @@ pub struct RecordProof {
     pub sealed: SealedCheckpoint,
 }
 
+/// Why a [`RecordProof`] does not lead from its entry to its sealed checkpoint.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProofError {
+    /// The entry's author is not a genesis partner.
+    #[error("entry author {partner} is not a genesis partner")]
+    AuthorNotPartner {
+        /// The claimed author.
+        partner: PartnerId,
+    },
+    /// The entry's signature does not verify.
+    #[error("entry signature: {source}")]
+    EntrySignature {
+        /// Why.
+        source: SignatureError,
+    },
+    /// The checkpoint holds no log of the entry's author.
+    #[error("entry author not in checkpoint")]
+    AuthorNotInCheckpoint,
+    /// The inclusion proof in the log is for another position or log size.
+    #[error(
+        "log proof is for position {index} of {size}, the entry is at {seq} of a log of {log_size}"
+    )]
+    LogPosition {
+        /// The proof's leaf index.
+        index: u64,
+        /// The proof's tree size.
+        size: u64,
+        /// The entry's position.
+        seq: u64,
+        /// The log's size in the checkpoint.
+        log_size: u64,
+    },
+    /// The entry is not in its author's log at the checkpoint's size.
+    #[error("entry not in {partner}'s log: {source}")]
+    NotInLog {
+        /// The author.
+        partner: PartnerId,
+        /// Why the inclusion proof fails.
+        source: MerkleError,
+    },
+    /// The inclusion proof in the checkpoint is for another position.
+    #[error("checkpoint proof is for another position")]
+    CheckpointPosition,
+    /// The log head is not in the checkpoint's tree of logs.
+    #[error("log head not in checkpoint: {source}")]
+    NotInCheckpoint {
+        /// Why the inclusion proof fails.
+        source: MerkleError,
+    },
+}
+
 impl RecordProof {
     /// Verifies every link, from the entry's signature to the checkpoint's seal.
     pub fn verify(&self, genesis: &Genesis) -> Result<(), CheckpointError> {
-        let fail = |m: String| CheckpointError::Proof(m);
         self.sealed.verify(genesis)?;
         let e = &self.entry.entry;
         if !genesis.is_partner(&e.partner) {
-            return Err(fail(format!(
-                "entry author {} is not a genesis partner",
-                e.partner
-            )));
+            return Err(ProofError::AuthorNotPartner { partner: e.partner }.into());
         }
         self.entry
             .verify_signature()
-            .map_err(|err| fail(format!("entry signature: {err}")))?;
+            .map_err(|source| ProofError::EntrySignature { source })?;
         let cp = &self.sealed.checkpoint;
         let (index, log) = cp
             .log_of(&e.partner)
-            .ok_or_else(|| fail("entry author not in checkpoint".into()))?;
+            .ok_or(ProofError::AuthorNotInCheckpoint)?;
         if self.in_log.index != e.seq || self.in_log.size != log.size {
-            return Err(fail(format!(
-                "log proof is for position {} of {}, the entry is at {} of a log of {}",
-                self.in_log.index, self.in_log.size, e.seq, log.size
-            )));
+            return Err(ProofError::LogPosition {
+                index: self.in_log.index,
+                size: self.in_log.size,
+                seq: e.seq,
+                log_size: log.size,
+            }
+            .into());
         }
         self.in_log
             .verify(&Blake3Hasher, &entry_leaf(&self.entry.id()), &log.root)
-            .map_err(|err| fail(format!("entry not in {}'s log: {err}", e.partner)))?;
-        if self.in_checkpoint.index != index as u64
-            || self.in_checkpoint.size != cp.logs.len() as u64
-        {
-            return Err(fail("checkpoint proof is for another position".into()));
+            .map_err(|source| ProofError::NotInLog {
+                partner: e.partner,
+                source,
+            })?;
+        let position = u64::try_from(index).ok();
+        let count = u64::try_from(cp.logs.len()).ok();
+        if Some(self.in_checkpoint.index) != position || Some(self.in_checkpoint.size) != count {
+            return Err(ProofError::CheckpointPosition.into());
         }
         self.in_checkpoint
             .verify(&Blake3Hasher, &log.leaf(), &cp.logs_root)
-            .map_err(|err| fail(format!("log head not in checkpoint: {err}")))?;
+            .map_err(|source| ProofError::NotInCheckpoint { source })?;
         Ok(())
     }
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use crate::genesis::{GenesisPartner, PointValue};
-    use crate::ledger::Spend;
-    use crate::record::MemberId;
+    use crate::test_util::test_genesis;
 
-    fn genesis(keys: &[Keypair]) -> Genesis {
-        Genesis {
-            coalition: "test".into(),
+    /// Epochs of 10 s from time 1000.
+    fn genesis(n: usize) -> (Genesis, Vec<Keypair>) {
+        let (g, keys) = test_genesis(n);
+        let g = Genesis {
             genesis_time: 1000,
             epoch_secs: 10,
-            partners: keys
-                .iter()
-                .enumerate()
-                .map(|(i, k)| GenesisPartner {
-                    name: format!("p{i}"),
-                    id: PartnerId(k.public()),
-                    settlement_account: format!("acct-{i}"),
-                })
-                .collect(),
-            fault_tolerance: None,
-            point_value: PointValue {
-                minor_units: 1,
-                per_points: 1,
-            },
-            currency: "EUR".into(),
-            fee_bps: 0,
-            max_clock_skew_secs: 5,
-        }
+            ..g
+        };
+        (g, keys)
     }
 
     fn closes(g: &Genesis, epoch: Epoch) -> BTreeMap<PartnerId, LogClose> {
@@ -471,8 +443,7 @@ mod tests {
 
     #[test]
     fn seal_needs_quorum_of_distinct_partners() {
-        let keys: Vec<Keypair> = (0..4).map(|_| Keypair::generate()).collect();
-        let g = genesis(&keys);
+        let (g, keys) = genesis(4);
         let cp = Checkpoint::compute(&g, 0, &closes(&g, 0), None, Hash::ZERO).unwrap();
         cp.check(&g).unwrap();
         let sigs: Vec<_> = keys.iter().map(|k| CheckpointSig::sign(&cp, k)).collect();
@@ -513,8 +484,7 @@ mod tests {
 
     #[test]
     fn compute_is_independent_of_close_order_and_chains() {
-        let keys: Vec<Keypair> = (0..3).map(|_| Keypair::generate()).collect();
-        let g = genesis(&keys);
+        let (g, _) = genesis(3);
         let a = Checkpoint::compute(&g, 0, &closes(&g, 0), None, Hash::ZERO).unwrap();
         let b = Checkpoint::compute(&g, 1, &closes(&g, 1), Some(a.hash()), Hash::ZERO).unwrap();
         assert_eq!(a.prev, g.hash());
@@ -523,44 +493,5 @@ mod tests {
         let mut partial = closes(&g, 0);
         partial.pop_first();
         assert!(Checkpoint::compute(&g, 0, &partial, None, Hash::ZERO).is_err());
-    }
-
-    #[test]
-    fn activity_counts_breakage_once_and_restores_late_spends() {
-        let keys: Vec<Keypair> = (0..2).map(|_| Keypair::generate()).collect();
-        let g = genesis(&keys);
-        let (p0, p1) = (g.partners[0].id, g.partners[1].id);
-        let member = MemberId(Keypair::generate().public());
-        // Issued in epoch 0, expires in epoch 1 (time 1015), 3 spent in 0, 2 spent late in 2.
-        let lot = Lot {
-            id: Hash([7; 32]),
-            issuer: p0,
-            member,
-            points: 10,
-            remaining: 5,
-            expires_at: 1015,
-            issued_epoch: 0,
-            spends: vec![
-                Spend {
-                    epoch: 0,
-                    redeemer: p1,
-                    points: 3,
-                },
-                Spend {
-                    epoch: 2,
-                    redeemer: p1,
-                    points: 2,
-                },
-            ],
-        };
-        let a0 = epoch_activity(&g, 0, [&lot]).unwrap();
-        assert_eq!(a0.issued.get(&p0), Some(&10));
-        assert_eq!(a0.redemptions.len(), 1);
-        let a1 = epoch_activity(&g, 1, [&lot]).unwrap();
-        assert_eq!(a1.expired.get(&p0), Some(&7));
-        assert!(a1.issued.is_empty() && a1.redemptions.is_empty());
-        let a2 = epoch_activity(&g, 2, [&lot]).unwrap();
-        assert_eq!(a2.restored.get(&p0), Some(&2));
-        assert_eq!(a2.redemptions[0].points, 2);
     }
 }

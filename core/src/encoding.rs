@@ -93,9 +93,10 @@ pub fn try_encode<T: Serialize>(value: &T) -> Result<Vec<u8>, EncodeError> {
     let body = bincode::serde::encode_to_vec(value, CONFIG).map_err(|e| EncodeError {
         reason: e.to_string(),
     })?;
-    if body.len() + 1 > MAX_ENCODED_LEN {
+    let len = body.len().saturating_add(1);
+    if len > MAX_ENCODED_LEN {
         return Err(EncodeError {
-            reason: format!("{} bytes exceeds the limit", body.len() + 1),
+            reason: format!("{len} bytes exceeds the limit"),
         });
     }
     out.extend_from_slice(&body);

@@ -29,6 +29,16 @@ pub struct PointValue {
     pub per_points: u64,
 }
 
+impl PointValue {
+    /// Money for `points`, in minor units: `⌊points × minor_units / per_points⌋`, computed in u128.
+    /// `None` on overflow or a zero `per_points`.
+    pub fn money_for(self, points: u64) -> Option<u64> {
+        let m = u128::from(points).checked_mul(u128::from(self.minor_units))?;
+        let v = m.checked_div(u128::from(self.per_points))?;
+        u64::try_from(v).ok()
+    }
+}
+
 /// The coalition's founding document.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Genesis {
@@ -162,7 +172,8 @@ impl Genesis {
 
     /// Votes (and checkpoint signatures) needed: ⌈(n+f+1)/2⌉. Any two quorums share an honest partner.
     pub fn quorum(&self) -> usize {
-        (self.n() + self.f() + 2) / 2
+        // n ≤ MAX_PARTNERS for a valid genesis, so this never saturates.
+        self.n().saturating_add(self.f()).saturating_add(2) / 2
     }
 
     /// The partner's position in the genesis, if it is a partner.
@@ -182,7 +193,9 @@ impl Genesis {
 
     /// The epoch a wall-clock time falls in (times before genesis are in epoch 0).
     pub fn epoch_at(&self, time: Timestamp) -> Epoch {
-        time.saturating_sub(self.genesis_time) / self.epoch_secs.max(1)
+        time.saturating_sub(self.genesis_time)
+            .checked_div(self.epoch_secs)
+            .unwrap_or(0)
     }
 
     /// The first second after `epoch` ends.
@@ -193,38 +206,16 @@ impl Genesis {
 
     /// Money owed for `points`, in minor units, rounded down; `None` on overflow.
     pub fn money_for_points(&self, points: u64) -> Option<u64> {
-        let m = u128::from(points).checked_mul(u128::from(self.point_value.minor_units))?;
-        let v = m.checked_div(u128::from(self.point_value.per_points))?;
-        u64::try_from(v).ok()
+        self.point_value.money_for(points)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::crypto::Keypair;
 
-    pub(crate) fn genesis(n: usize) -> Genesis {
-        Genesis {
-            coalition: "test".into(),
-            genesis_time: 0,
-            epoch_secs: 60,
-            partners: (0..n)
-                .map(|i| GenesisPartner {
-                    name: format!("p{i}"),
-                    id: PartnerId(Keypair::generate().public()),
-                    settlement_account: format!("acct-{i}"),
-                })
-                .collect(),
-            fault_tolerance: None,
-            point_value: PointValue {
-                minor_units: 1,
-                per_points: 1,
-            },
-            currency: "EUR".into(),
-            fee_bps: 0,
-            max_clock_skew_secs: 300,
-        }
+    fn genesis(n: usize) -> Genesis {
+        crate::test_util::test_genesis(n).0
     }
 
     #[test]

@@ -123,9 +123,9 @@ pub(crate) mod serde_bytes_fixed {
         if d.is_human_readable() {
             let s: String = serde::Deserialize::deserialize(d)?;
             let bytes = hex::decode(s.trim()).map_err(D::Error::custom)?;
-            bytes
-                .try_into()
-                .map_err(|_| D::Error::custom(format!("expected {} hex digits", N * 2)))
+            bytes.try_into().map_err(|_| {
+                D::Error::custom(format!("expected {} hex digits", N.saturating_mul(2)))
+            })
         } else {
             struct V<const N: usize>;
             impl<'de, const N: usize> Visitor<'de> for V<N> {

@@ -10,15 +10,25 @@
 //! This is protocol, not transport, so it lives in the pure core: the node's libp2p layer carries
 //! these bytes, and the fuzzers decode them without pulling in the node.
 
+use crate::checkpoint::CheckpointSig;
 use crate::encoding::{self, DecodeError, EncodeError, MAX_ENCODED_LEN};
 use crate::hash::Hash;
 use crate::record::{PartnerId, SignedEntry, SignedOrder, Vote};
+use crate::refusal::RefusalCode;
+use crate::vote::VoteRefusal;
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 
-/// Builds `/coalition/<wire version>/<name>` at compile time.
+/// The version of this wire format, in every topic and protocol name. Version 2: refusal codes
+/// are an enum ([`RefusalCode`]) and checkpoint signatures are typed, where version 1 carried a
+/// string and opaque bytes. Nodes of different versions do not talk to each other at all, rather
+/// than misread each other.
+pub const WIRE_VERSION: u32 = 2;
+
+/// Builds `/coalition/<wire version>/<name>` at compile time (the digit is [`WIRE_VERSION`]; the
+/// `topics_carry_the_wire_version` test keeps them equal).
 macro_rules! versioned {
     ($name:literal) => {
-        concat!("/coalition/1/", $name)
+        concat!("/coalition/2/", $name)
     };
 }
 
@@ -87,17 +97,26 @@ pub enum Gossip {
     Entry(SignedEntry),
     /// The sender's view of log heads.
     Heads(Vec<HeadAnnouncement>),
-    /// A checkpoint signature, opaque here: canonical bytes defined by the epoch module.
-    CheckpointSig(Vec<u8>),
+    /// A partner's signature over its checkpoint of an epoch.
+    CheckpointSig(CheckpointSig),
 }
 
 /// Why a partner declined to vote, in words a client can show and a code it can match.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Refusal {
-    /// Stable machine-readable reason (e.g. `"seq-mismatch"`).
-    pub code: String,
+    /// Stable machine-readable reason; [`RefusalCode::is_transient`] says whether to ask again.
+    pub code: RefusalCode,
     /// Human-readable detail.
     pub message: String,
+}
+
+impl From<&VoteRefusal> for Refusal {
+    fn from(r: &VoteRefusal) -> Refusal {
+        Refusal {
+            code: r.code(),
+            message: r.to_string(),
+        }
+    }
 }
 
 /// A question to one partner.
@@ -145,8 +164,8 @@ pub enum Response {
         /// What went wrong.
         message: String,
     },
-    /// Checkpoint signatures, each opaque here like [`Gossip::CheckpointSig`].
-    CheckpointSigs(Vec<Vec<u8>>),
+    /// Checkpoint signatures of the epoch asked for.
+    CheckpointSigs(Vec<CheckpointSig>),
 }
 
 /// Why bytes are not a valid message, or a message cannot be sent.
@@ -265,6 +284,17 @@ impl WireMessage for Response {
 }
 
 impl Response {
+    /// Short name of the kind, for logs and errors.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Response::Range { .. } => "range",
+            Response::Vote(_) => "vote",
+            Response::Heads(_) => "heads",
+            Response::Error { .. } => "error",
+            Response::CheckpointSigs(_) => "checkpoint-sigs",
+        }
+    }
+
     /// This response made sendable: a range or a head list is cut to the item limit and to what
     /// fits in one message (the requester asks again from where it ends); anything else that still
     /// cannot be encoded becomes [`Response::Error`].
@@ -290,7 +320,7 @@ fn fit<T: Serialize>(mut items: Vec<T>, max: usize) -> Vec<T> {
     items.truncate(max);
     // Room for the version byte, the enum tag and the length prefix, with a margin.
     let mut budget = MAX_ENCODED_LEN.saturating_sub(64);
-    let mut keep = 0;
+    let mut keep: usize = 0;
     for item in &items {
         // Each item's canonical form minus its own version byte is what it adds to the list.
         let size = match encoding::try_encode(item) {
@@ -300,8 +330,8 @@ fn fit<T: Serialize>(mut items: Vec<T>, max: usize) -> Vec<T> {
         if size > budget {
             break;
         }
-        budget -= size;
-        keep += 1;
+        budget = budget.saturating_sub(size);
+        keep = keep.saturating_add(1);
     }
     items.truncate(keep);
     items
@@ -326,6 +356,26 @@ mod tests {
         .sign(&key)
     }
 
+    fn checkpoint_sig() -> CheckpointSig {
+        let key = Keypair::generate();
+        let checkpoint = Hash([3; 32]);
+        CheckpointSig {
+            epoch: 4,
+            checkpoint,
+            partner: PartnerId(key.public()),
+            signature: key.sign(&checkpoint),
+        }
+    }
+
+    #[test]
+    fn topics_carry_the_wire_version() {
+        for topic in Topic::ALL {
+            assert!(topic
+                .name()
+                .starts_with(&format!("/coalition/{WIRE_VERSION}/")));
+        }
+    }
+
     #[test]
     fn round_trips() {
         let msgs = [
@@ -335,14 +385,14 @@ mod tests {
                 size: 3,
                 last: Hash([9; 32]),
             }]),
-            Gossip::CheckpointSig(vec![1, 2, 3]),
+            Gossip::CheckpointSig(checkpoint_sig()),
         ];
         for m in msgs {
             let bytes = m.to_wire().unwrap();
             assert_eq!(Gossip::from_wire_on(&bytes, m.topic()).unwrap(), m);
         }
         let r = Response::Vote(Err(Refusal {
-            code: "seq".into(),
+            code: RefusalCode::StaleSeq,
             message: "no".into(),
         }));
         assert_eq!(Response::from_wire(&r.to_wire().unwrap()).unwrap(), r);
@@ -356,7 +406,7 @@ mod tests {
 
     #[test]
     fn wrong_topic_is_rejected() {
-        let bytes = Gossip::CheckpointSig(vec![1]).to_wire().unwrap();
+        let bytes = Gossip::CheckpointSig(checkpoint_sig()).to_wire().unwrap();
         assert!(matches!(
             Gossip::from_wire_on(&bytes, Topic::Entries),
             Err(MessageError::WrongTopic { .. })
@@ -385,9 +435,8 @@ mod tests {
 
     #[test]
     fn oversized_range_is_trimmed_to_fit() {
-        // Entries of ~100 KiB each: only about ten fit in one message.
-        let big = Gossip::CheckpointSig(vec![7; 100 * 1024]);
-        let items = vec![big; 30];
+        // Items of ~100 KiB each: only about ten fit in one message.
+        let items = vec![vec![7u8; 100 * 1024]; 30];
         let kept = fit(items, MAX_RANGE_ENTRIES);
         assert!(!kept.is_empty() && kept.len() < 30);
         assert!(encoding::try_encode(&kept).is_ok());

@@ -4,19 +4,21 @@
 use coalition_core::audit::{
     verify_export, write_item, ExportHeader, ExportItem, ExportTrailer, EXPORT_MAGIC,
 };
-use coalition_core::checkpoint::{
-    epoch_activity, Checkpoint, CheckpointSig, RecordProof, SealedCheckpoint,
-};
+use coalition_core::cert::CertBuilder;
+use coalition_core::checkpoint::{Checkpoint, CheckpointSig, RecordProof, SealedCheckpoint};
 use coalition_core::crypto::Keypair;
-use coalition_core::genesis::{Genesis, GenesisPartner, PointValue};
+use coalition_core::genesis::{Genesis, PointValue};
 use coalition_core::hash::Hash;
-use coalition_core::ledger::{select_lots, LedgerView};
 use coalition_core::log::entry_leaf;
-use coalition_core::memory::{Ledger, MemoryLedger};
+use coalition_core::lot_selection::select_lots;
+use coalition_core::memory::MemoryLedger;
 use coalition_core::merkle::{Blake3Hasher, InclusionProof};
-use coalition_core::quorum::CertBuilder;
 use coalition_core::record::*;
+use coalition_core::replica::Ledger;
+use coalition_core::settlement::epoch_activity;
 use coalition_core::settlement::{compute_statement, SettlementStatement};
+use coalition_core::state::LedgerView;
+use coalition_core::test_util::test_genesis;
 use std::collections::BTreeMap;
 
 const START: Timestamp = 1_000_000;
@@ -33,33 +35,20 @@ struct World {
 
 impl World {
     fn new() -> World {
-        let partners: Vec<Keypair> = (1..=4u8)
-            .map(|b| Keypair::from_secret_bytes(&[b; 32]))
-            .collect();
+        let (genesis, partners) = test_genesis(4);
         let members = (50..53u8)
             .map(|b| Keypair::from_secret_bytes(&[b; 32]))
             .collect();
         let genesis = Genesis {
-            coalition: "audit".into(),
             genesis_time: START,
             epoch_secs: EPOCH,
-            partners: partners
-                .iter()
-                .enumerate()
-                .map(|(i, k)| GenesisPartner {
-                    name: format!("p{i}"),
-                    id: PartnerId(k.public()),
-                    settlement_account: format!("acct{i}"),
-                })
-                .collect(),
-            fault_tolerance: None,
             point_value: PointValue {
                 minor_units: 1,
                 per_points: 2,
             },
-            currency: "EUR".into(),
             fee_bps: 150,
             max_clock_skew_secs: 60,
+            ..genesis
         };
         genesis.validate().unwrap();
         World {

@@ -6,10 +6,11 @@ use coalition_core::audit::{verify_export, ExportItem, EXPORT_MAGIC};
 use coalition_core::checkpoint::{Checkpoint, CheckpointSig, RecordProof, SealedCheckpoint};
 use coalition_core::crypto::Keypair;
 use coalition_core::encoding::{decode, encode};
-use coalition_core::genesis::{Genesis, GenesisPartner, PointValue};
+use coalition_core::genesis::Genesis;
 use coalition_core::hash::Hash;
 use coalition_core::record::*;
 use coalition_core::settlement::SettlementStatement;
+use coalition_core::test_util::test_genesis;
 use proptest::prelude::*;
 
 fn try_all(bytes: &[u8]) {
@@ -28,26 +29,7 @@ fn try_all(bytes: &[u8]) {
 }
 
 fn genesis() -> Genesis {
-    Genesis {
-        coalition: "decode".into(),
-        genesis_time: 0,
-        epoch_secs: 60,
-        partners: (1..=4u8)
-            .map(|b| GenesisPartner {
-                name: format!("p{b}"),
-                id: PartnerId(Keypair::from_secret_bytes(&[b; 32]).public()),
-                settlement_account: String::new(),
-            })
-            .collect(),
-        fault_tolerance: None,
-        point_value: PointValue {
-            minor_units: 1,
-            per_points: 1,
-        },
-        currency: "EUR".into(),
-        fee_bps: 0,
-        max_clock_skew_secs: 60,
-    }
+    test_genesis(4).0
 }
 
 /// A valid signed entry carrying a certified order, to mutate.

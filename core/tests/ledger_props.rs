@@ -2,14 +2,17 @@
 //! arrival order does not matter, points are conserved, lots never go negative or above their points,
 //! and every attack is refused with its typed reason, leaving the state byte-identical.
 
+use coalition_core::cert::{CertBuilder, CertError};
 use coalition_core::crypto::{Keypair, PublicKey};
-use coalition_core::genesis::{Genesis, GenesisPartner, PointValue};
+use coalition_core::genesis::Genesis;
 use coalition_core::hash::Hash;
-use coalition_core::ledger::{Balance, LedgerView, Missing, RuleError};
+use coalition_core::ledger::{Missing, RuleError};
 use coalition_core::log::{check_entry, EntryError};
-use coalition_core::memory::{IngestError, IngestOutcome, Ledger, MemoryLedger};
-use coalition_core::quorum::{CertBuilder, CertError};
+use coalition_core::memory::MemoryLedger;
 use coalition_core::record::*;
+use coalition_core::replica::{IngestError, IngestOutcome, Ledger};
+use coalition_core::state::{Balance, LedgerView};
+use coalition_core::test_util::genesis_for;
 use proptest::prelude::*;
 
 const EPOCH_SECS: u64 = 30;
@@ -77,27 +80,11 @@ fn action() -> impl Strategy<Value = Action> {
 }
 
 fn genesis_of(partners: &[PartnerKey]) -> Genesis {
+    let keys: Vec<_> = partners.iter().map(|k| k.id().0).collect();
     Genesis {
-        coalition: "props".into(),
         genesis_time: START,
         epoch_secs: EPOCH_SECS,
-        partners: partners
-            .iter()
-            .enumerate()
-            .map(|(i, k)| GenesisPartner {
-                name: format!("p{i}"),
-                id: k.id(),
-                settlement_account: format!("acct{i}"),
-            })
-            .collect(),
-        fault_tolerance: None,
-        point_value: PointValue {
-            minor_units: 1,
-            per_points: 1,
-        },
-        currency: "EUR".into(),
-        fee_bps: 0,
-        max_clock_skew_secs: 300,
+        ..genesis_for(&keys)
     }
 }
 
@@ -178,7 +165,7 @@ impl World {
     fn order(&self, p: usize, m: usize, points: u64) -> Option<RedeemOrder> {
         let member = self.members[m].id();
         let lots = self.store().member_lots(&member).unwrap();
-        let chosen = coalition_core::ledger::select_lots(&lots, points, self.now).ok()?;
+        let chosen = coalition_core::lot_selection::select_lots(&lots, points, self.now).ok()?;
         Some(RedeemOrder {
             member,
             member_seq: self.store().member(&member).unwrap().next_seq,

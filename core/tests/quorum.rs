@@ -1,13 +1,17 @@
 //! The vote rule as a table (every refusal code reachable), re-votes and conflicts, and quorum
 //! thresholds for n = 1..7 partners.
 
+use coalition_core::cert::*;
 use coalition_core::crypto::Keypair;
-use coalition_core::genesis::{Genesis, GenesisPartner, PointValue};
+use coalition_core::genesis::Genesis;
 use coalition_core::hash::Hash;
-use coalition_core::ledger::LedgerView;
-use coalition_core::memory::{IngestOutcome, Ledger, MemoryLedger};
-use coalition_core::quorum::*;
+use coalition_core::memory::MemoryLedger;
+use coalition_core::order::*;
 use coalition_core::record::*;
+use coalition_core::replica::{IngestOutcome, Ledger};
+use coalition_core::state::LedgerView;
+use coalition_core::test_util::genesis_for;
+use coalition_core::vote::*;
 use std::collections::BTreeSet;
 
 const NOW: Timestamp = 1_000_000;
@@ -28,27 +32,11 @@ struct Setup {
 }
 
 fn genesis(partners: &[Keypair]) -> Genesis {
+    let keys: Vec<_> = partners.iter().map(Keypair::public).collect();
     Genesis {
-        coalition: "quorum".into(),
-        genesis_time: 0,
         epoch_secs: 3600,
-        partners: partners
-            .iter()
-            .enumerate()
-            .map(|(i, k)| GenesisPartner {
-                name: format!("p{i}"),
-                id: PartnerId(k.public()),
-                settlement_account: format!("acct{i}"),
-            })
-            .collect(),
-        fault_tolerance: None,
-        point_value: PointValue {
-            minor_units: 1,
-            per_points: 1,
-        },
-        currency: "EUR".into(),
-        fee_bps: 0,
         max_clock_skew_secs: SKEW,
+        ..genesis_for(&keys)
     }
 }
 
@@ -139,7 +127,7 @@ impl Setup {
     ) -> Result<VoteDecision, String> {
         check_vote(&self.genesis, self.ledger.store(), order, now, prior).map_err(|e| match e {
             VoteError::Refused(r) => {
-                assert!(!r.message().is_empty());
+                assert!(!r.to_string().is_empty());
                 r.code().to_string()
             }
             VoteError::Store(e) => panic!("store error {e}"),

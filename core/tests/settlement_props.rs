@@ -2,44 +2,20 @@
 //! and independent of input order, outstanding liability carries forward, overflow is an error, and a
 //! hand-worked four-partner example with every number written out.
 
-use coalition_core::crypto::Keypair;
 use coalition_core::encoding::encode;
-use coalition_core::genesis::{Genesis, GenesisPartner, PointValue};
+use coalition_core::genesis::{Genesis, PointValue};
 use coalition_core::record::{PartnerId, Points};
 use coalition_core::settlement::*;
+use coalition_core::test_util::{high_street, high_street_epochs, partner_key, test_genesis};
 use proptest::prelude::*;
 use std::collections::BTreeMap;
 
-fn key(seed: u8) -> PartnerId {
-    PartnerId(Keypair::from_secret_bytes(&[seed; 32]).public())
-}
-
-fn genesis_named(names: &[&str], point_value: PointValue, fee_bps: u32) -> Genesis {
-    Genesis {
-        coalition: "High Street".into(),
-        genesis_time: 1_700_000_000,
-        epoch_secs: 86_400,
-        partners: names
-            .iter()
-            .zip(1u8..)
-            .map(|(name, seed)| GenesisPartner {
-                name: (*name).into(),
-                id: key(seed),
-                settlement_account: format!("ACCT-{seed}"),
-            })
-            .collect(),
-        fault_tolerance: None,
-        point_value,
-        currency: "EUR".into(),
-        fee_bps,
-        max_clock_skew_secs: 300,
-    }
-}
-
 fn genesis(n: usize, point_value: PointValue, fee_bps: u32) -> Genesis {
-    let names: Vec<String> = (0..n).map(|i| format!("partner-{i}")).collect();
-    let names: Vec<&str> = names.iter().map(String::as_str).collect();
-    genesis_named(&names, point_value, fee_bps)
+    Genesis {
+        point_value,
+        fee_bps,
+        ..test_genesis(n).0
+    }
 }
 
 fn ids(g: &Genesis) -> Vec<PartnerId> {
@@ -327,94 +303,11 @@ proptest! {
     }
 }
 
-// ---------------------------------------------------------------------------------------------
-// The hand-worked example.
-//
-// Four partners in genesis order: Café (0), Bookshop (1), Cinema (2), Fuel (3).
-// One point is worth one cent (1 minor unit per 1 point); the fee is 250 bps = 2.5 %, rounded down.
-//
-// Epoch 0: issued Café 8000, Bookshop 5000, Cinema 2000, Fuel 4000; 100 Cinema points expired.
-//          → outstanding 8000 / 5000 / 1900 / 4000.
-// Epoch 1: issued Café 2000, Bookshop 1000, Cinema 1000, Fuel 1000; expired Café 200, Fuel 300;
-//          100 of Cinema's expired points were redeemed late (restored 100). Redemptions:
-//            Café's points     at Bookshop 4000, at Cinema 600 + 400 (two lots), at Café 500 (own)
-//            Bookshop's points at Café 2000, at Fuel 3000
-//            Cinema's points   at Fuel 800
-//            Fuel's points     at Café 1500, at Cinema 700
-//
-//   cell                points  money  fee ⌊m/40⌋  owed
-//   Café → Bookshop       4000   4000     100      3900
-//   Café → Cinema         1000   1000      25       975
-//   Bookshop → Café       2000   2000      50      1950
-//   Bookshop → Fuel       3000   3000      75      2925
-//   Cinema → Fuel          800    800      20       780
-//   Fuel → Café           1500   1500      37      1463   (37.5 rounds down)
-//   Fuel → Cinema          700    700      17       683   (17.5 rounds down)
-//
-//   partner    received             paid                 net
-//   Café       1950+1463 = 3413     3900+975  = 4875     −1462
-//   Bookshop   3900                 1950+2925 = 4875      −975
-//   Cinema     975+683   = 1658     780                   +878
-//   Fuel       2925+780  = 3705     1463+683  = 2146     +1559      (sum 0)
-//
-//   Netting: Café (−1462) pays Fuel (+1559) 1462 → Fuel +97;
-//            Bookshop (−975) pays Cinema (+878) 878 → Bookshop −97;
-//            Bookshop pays Fuel 97. Three transfers = n − 1; 24.37 EUR settles 126.76 EUR gross.
-//
-//   outstanding: Café 8000+2000−5500−200 = 4300; Bookshop 5000+1000−5000 = 1000;
-//                Cinema 1900+1000−800+100 = 2200; Fuel 4000+1000−2200−300 = 2500.
-// ---------------------------------------------------------------------------------------------
-
-fn high_street() -> Genesis {
-    genesis_named(
-        &["Café", "Bookshop", "Cinema", "Fuel"],
-        PointValue {
-            minor_units: 1,
-            per_points: 1,
-        },
-        250,
-    )
-}
+// The hand-worked example: `coalition_core::test_util::high_street_epochs`, every number written
+// out there.
 
 fn map(entries: &[(PartnerId, Points)]) -> BTreeMap<PartnerId, Points> {
     entries.iter().copied().collect()
-}
-
-fn high_street_epochs() -> (Genesis, SettlementStatement, SettlementStatement) {
-    let g = high_street();
-    let [cafe, book, cinema, fuel]: [PartnerId; 4] = ids(&g).try_into().unwrap();
-    let e0 = EpochActivity {
-        epoch: 0,
-        redemptions: vec![],
-        issued: map(&[(cafe, 8000), (book, 5000), (cinema, 2000), (fuel, 4000)]),
-        expired: map(&[(cinema, 100)]),
-        restored: BTreeMap::new(),
-    };
-    let s0 = compute_statement(&g, &e0, None).unwrap();
-    let r = |issuer, redeemer, points| Redemption {
-        issuer,
-        redeemer,
-        points,
-    };
-    let e1 = EpochActivity {
-        epoch: 1,
-        redemptions: vec![
-            r(cafe, book, 4000),
-            r(cafe, cinema, 600),
-            r(cafe, cinema, 400),
-            r(cafe, cafe, 500),
-            r(book, cafe, 2000),
-            r(book, fuel, 3000),
-            r(cinema, fuel, 800),
-            r(fuel, cafe, 1500),
-            r(fuel, cinema, 700),
-        ],
-        issued: map(&[(cafe, 2000), (book, 1000), (cinema, 1000), (fuel, 1000)]),
-        expired: map(&[(cafe, 200), (fuel, 300)]),
-        restored: map(&[(cinema, 100)]),
-    };
-    let s1 = compute_statement(&g, &e1, Some(&s0)).unwrap();
-    (g, s0, s1)
 }
 
 #[test]
@@ -495,51 +388,6 @@ fn hand_worked_high_street_example() {
         ]
     );
     verify_statement_consistency(&s1).unwrap();
-}
-
-#[test]
-fn hand_worked_example_renders_for_people() {
-    let (g, _, s1) = high_street_epochs();
-    let text = s1.render_table(&g);
-    for needle in [
-        "epoch 1",
-        "Point value 0.01 EUR per 1 point;",
-        "fee 250 bps (2.50%)",
-        "Café",
-        "Bookshop",
-        "39.00",
-        "14.63",
-        "-14.62 EUR",
-        "+15.59 EUR",
-        "receives",
-        "0.97 EUR",
-        "ACCT-4",
-        "outstanding",
-        "4300",
-        "Total gross 126.76 EUR settled by 24.37 EUR in transfers",
-        &s1.hash().to_hex(),
-    ] {
-        assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
-    }
-    let pays: Vec<&str> = text
-        .lines()
-        .filter(|l| l.starts_with("  ") && l.contains(" pays "))
-        .collect();
-    assert_eq!(pays.len(), 3, "{text}");
-    assert!(pays[0].contains("Café") && pays[0].contains("Fuel") && pays[0].contains("14.62 EUR"));
-    // Columns line up: every row of the gross matrix has the same width as its header.
-    let matrix: Vec<&str> = text
-        .lines()
-        .skip_while(|l| !l.starts_with("Gross points"))
-        .skip(1)
-        .take(5)
-        .collect();
-    let width = |l: &str| l.chars().count();
-    assert!(
-        matrix.iter().all(|l| width(l) == width(matrix[0])),
-        "{text}"
-    );
-    println!("{text}");
 }
 
 #[test]
@@ -700,7 +548,7 @@ fn outstanding_underflow_names_the_issuer() {
 fn strangers_are_refused() {
     let g = high_street();
     let [cafe, ..]: [PartnerId; 4] = ids(&g).try_into().unwrap();
-    let stranger = key(99);
+    let stranger = PartnerId(partner_key(98).public());
     let spend = |issuer, redeemer| EpochActivity {
         redemptions: vec![Redemption {
             issuer,
@@ -759,7 +607,8 @@ fn previous_statement_must_be_the_epoch_before() {
             epoch: 0
         })
     );
-    let other = genesis_named(&["A", "B"], g.point_value, g.fee_bps);
+    // Another partner set: only two of the four.
+    let other = genesis(2, g.point_value, g.fee_bps);
     assert!(matches!(
         compute_statement(&other, &quiet(2), Some(&s1)),
         Err(SettlementError::PreviousMismatch { .. })
@@ -888,9 +737,10 @@ fn auditor_catches_every_kind_of_tampering() {
             )
         },
     );
-    check(&|s| s.transfers[2].to = key(99), &|e| {
-        matches!(e, SettlementError::BadTransfer { .. })
-    });
+    check(
+        &|s| s.transfers[2].to = PartnerId(partner_key(98).public()),
+        &|e| matches!(e, SettlementError::BadTransfer { .. }),
+    );
     check(&|s| s.per_issuer[0].outstanding += 1, &|e| {
         matches!(e, SettlementError::Totals { .. })
     });
@@ -948,5 +798,4 @@ fn single_partner_and_no_activity() {
     assert_eq!(s.net, vec![0]);
     assert!(s.transfers.is_empty());
     verify_statement_consistency(&s).unwrap();
-    assert!(s.render_table(&g).contains("nothing to pay"));
 }

@@ -3,8 +3,9 @@
 #![no_main]
 
 use coalition_core::encoding::decode;
-use coalition_core::memory::{Ledger, MemoryLedger};
+use coalition_core::memory::MemoryLedger;
 use coalition_core::record::SignedEntry;
+use coalition_core::replica::Ledger;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

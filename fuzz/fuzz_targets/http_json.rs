@@ -19,7 +19,12 @@ fuzz_target!(|data: &[u8]| {
     let _ = serde_json::from_slice::<KeyFile>(data);
     if let Ok(g) = serde_json::from_slice::<Genesis>(data) {
         if g.validate().is_ok() {
-            let _ = (g.quorum(), g.hash(), g.epoch_end(u64::MAX), g.money_for_points(u64::MAX));
+            let _ = (
+                g.quorum(),
+                g.hash(),
+                g.epoch_end(u64::MAX),
+                g.money_for_points(u64::MAX),
+            );
         }
     }
     if let Ok(text) = std::str::from_utf8(data) {

@@ -9,7 +9,10 @@ fuzz_target!(|data: &[u8]| {
     for topic in Topic::ALL {
         if let Ok(g) = Gossip::from_wire_on(data, topic) {
             assert_eq!(g.topic(), topic);
-            assert!(g.to_wire().is_ok(), "a gossip message we accept we could not send");
+            assert!(
+                g.to_wire().is_ok(),
+                "a gossip message we accept we could not send"
+            );
         }
     }
     if let Ok(r) = Request::from_wire(data) {

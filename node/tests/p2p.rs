@@ -5,11 +5,13 @@
 //! negative checks ("nothing arrives"), each commented.
 
 use coalition_core::crypto::Keypair;
-use coalition_core::genesis::{Genesis, GenesisPartner, PointValue};
+use coalition_core::genesis::Genesis;
 use coalition_core::hash::Hash;
 use coalition_core::record::{
     Entry, EpochClose, LotSpend, MemberId, PartnerId, Record, RedeemOrder, SignedEntry, Vote,
 };
+use coalition_core::refusal::RefusalCode;
+use coalition_core::test_util::genesis_for;
 use coalition_node::p2p::codec::RPC_PROTOCOL;
 use coalition_node::p2p::{
     self, behaviour, topics, Gossip, NetError, NetEvent, NetworkConfig, NetworkHandle, Refusal,
@@ -38,28 +40,8 @@ fn init_tracing() {
 }
 
 fn genesis_of(keys: &[&Keypair]) -> Arc<Genesis> {
-    Arc::new(Genesis {
-        coalition: "p2p-test".into(),
-        genesis_time: 0,
-        epoch_secs: 60,
-        partners: keys
-            .iter()
-            .enumerate()
-            .map(|(i, k)| GenesisPartner {
-                name: format!("partner-{i}"),
-                id: PartnerId(k.public()),
-                settlement_account: format!("acct-{i}"),
-            })
-            .collect(),
-        fault_tolerance: None,
-        point_value: PointValue {
-            minor_units: 1,
-            per_points: 1,
-        },
-        currency: "EUR".into(),
-        fee_bps: 0,
-        max_clock_skew_secs: 300,
-    })
+    let keys: Vec<_> = keys.iter().map(|k| k.public()).collect();
+    Arc::new(genesis_for(&keys))
 }
 
 struct Node {
@@ -303,14 +285,14 @@ async fn three_partners_gossip_and_answer_requests() {
         })
         .await;
         let refusal = Refusal {
-            code: "seq-mismatch".into(),
+            code: RefusalCode::StaleSeq,
             message: "expected seq 3".into(),
         };
         let _ = reply.send(Response::Vote(Err(refusal)));
     };
     let (answer, ()) = tokio::join!(ask, serve);
     assert!(
-        matches!(answer, Ok(Response::Vote(Err(Refusal { ref code, .. }))) if code == "seq-mismatch")
+        matches!(answer, Ok(Response::Vote(Err(Refusal { ref code, .. }))) if *code == RefusalCode::StaleSeq)
     );
 
     // A service that drops the request without answering: the requester gets an error response.

@@ -2,22 +2,29 @@
 //! column, durability across close and reopen, the open-time checks, the vote check-and-set, the same
 //! ledger scenario run against the core's in-memory store and this one, and a `kill -9` crash test.
 
+use coalition_core::cert::CertBuilder;
+use coalition_core::checkpoint::{Checkpoint, CheckpointSig};
 use coalition_core::crypto::Keypair;
 use coalition_core::encoding;
-use coalition_core::genesis::{Genesis, GenesisPartner, PointValue};
+use coalition_core::genesis::Genesis;
 use coalition_core::hash::Hash;
-use coalition_core::ledger::{select_lots, Balance, LedgerStore, LedgerView, Lot, MemberState};
 use coalition_core::log::{entry_leaf, Equivocation, LogClose, LogHead};
-use coalition_core::memory::{IngestError, IngestOutcome, Ledger, MemoryLedger};
+use coalition_core::lot_selection::select_lots;
+use coalition_core::memory::MemoryLedger;
 use coalition_core::merkle::{self, Blake3Hasher};
-use coalition_core::quorum::CertBuilder;
 use coalition_core::record::{
     reference_hash, Entry, EpochClose, Issue, MemberId, PartnerId, Points, Record, RedeemOrder,
     SignedEntry, SignedOrder, Timestamp, Vote,
 };
+use coalition_core::replica::{IngestError, IngestOutcome, Ledger};
+use coalition_core::settlement::{compute_statement, EpochActivity, SettlementStatement};
+use coalition_core::state::{Balance, LedgerStore, LedgerView, Lot, MemberState};
+use coalition_core::test_util::test_genesis;
 use coalition_node::store::{
-    Column, HistoryKind, RecordLocation, Store, StoreError, CURRENT_SCHEMA_VERSION,
+    Column, HistoryKind, RecordLocation, SigOutcome, Store, StoreError, StoreWriter,
+    CURRENT_SCHEMA_VERSION,
 };
+use std::collections::BTreeMap;
 use std::fmt::Debug;
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
@@ -39,33 +46,14 @@ struct Net {
 
 impl Net {
     fn new() -> Net {
-        let partners: Vec<Keypair> = (1..=4u8)
-            .map(|i| Keypair::from_secret_bytes(&[i; 32]))
-            .collect();
+        let (genesis, partners) = test_genesis(4);
         let members: Vec<Keypair> = (101..=103u8)
             .map(|i| Keypair::from_secret_bytes(&[i; 32]))
             .collect();
         let genesis = Genesis {
-            coalition: "store-test".into(),
             genesis_time: T0,
             epoch_secs: EPOCH_SECS,
-            partners: partners
-                .iter()
-                .enumerate()
-                .map(|(i, k)| GenesisPartner {
-                    name: format!("partner-{i}"),
-                    id: PartnerId(k.public()),
-                    settlement_account: format!("acct-{i}"),
-                })
-                .collect(),
-            fault_tolerance: None,
-            point_value: PointValue {
-                minor_units: 1,
-                per_points: 1,
-            },
-            currency: "EUR".into(),
-            fee_bps: 0,
-            max_clock_skew_secs: 300,
+            ..genesis
         };
         genesis.validate().expect("test genesis is valid");
         Net {
@@ -83,7 +71,7 @@ impl Net {
         MemberId(self.members[i].public())
     }
 
-    fn open(&self, path: &Path, me: usize) -> Store {
+    fn open(&self, path: &Path, me: usize) -> StoreWriter {
         Store::open(path, self.genesis.hash(), self.partner(me)).expect("store opens")
     }
 }
@@ -503,6 +491,33 @@ fn same_scenario_same_state_in_memory_and_in_rocksdb() {
 // Round trips of the non-ledger columns, and durability
 // -------------------------------------------------------------------------------------------------
 
+/// A statement and checkpoint of `epoch` (of no activity; its closes are made up).
+fn epoch_of(net: &Net, epoch: u64) -> (SettlementStatement, Checkpoint) {
+    let activity = EpochActivity {
+        epoch,
+        ..EpochActivity::default()
+    };
+    let prev = (epoch > 0).then(|| {
+        let mut s = compute_statement(&net.genesis, &EpochActivity::default(), None).unwrap();
+        s.epoch = epoch - 1;
+        s
+    });
+    let statement = compute_statement(&net.genesis, &activity, prev.as_ref()).unwrap();
+    let closes: BTreeMap<PartnerId, LogClose> = (0..4)
+        .map(|p| {
+            let close = LogClose {
+                epoch,
+                size: epoch + 1,
+                root: Hash([p as u8; 32]),
+            };
+            (net.partner(p), close)
+        })
+        .collect();
+    let checkpoint =
+        Checkpoint::compute(&net.genesis, epoch, &closes, None, statement.hash()).unwrap();
+    (statement, checkpoint)
+}
+
 fn order(net: &Net, m: usize, seq: u64, points: Points) -> SignedOrder {
     RedeemOrder {
         member: net.member(m),
@@ -527,7 +542,7 @@ fn every_column_round_trips_and_survives_reopen() {
     assert_eq!(store.genesis_hash(), net.genesis.hash());
 
     // Ledger columns through a commit.
-    let mut ledger = Ledger::new(net.genesis.clone(), store.clone(), 10);
+    let mut ledger = Ledger::new(net.genesis.clone(), store, 10);
     let mut author = Author::new(&net);
     let issue = author.issue(0, 1, 42, T0 + 1, T0 + 1000);
     let redeem = author.redeem(0, 1, 40, T0 + 2);
@@ -543,6 +558,7 @@ fn every_column_round_trips_and_survives_reopen() {
     let lot_id = i.id();
 
     // Votes, in-flight orders, fraud proofs, checkpoints, signatures, statements.
+    let store = ledger.store_mut();
     let o1 = order(&net, 2, 0, 5);
     let o2 = order(&net, 2, 1, 6);
     let vote = Vote::sign(o1.order.id(), &net.partners[0]);
@@ -565,17 +581,33 @@ fn every_column_round_trips_and_survives_reopen() {
         Equivocation::new(first.sign(&net.partners[2]), second.sign(&net.partners[2])).unwrap();
     assert!(store.put_fraud(&proof).unwrap());
     assert!(!store.put_fraud(&proof).unwrap(), "one proof per position");
-    store.put_checkpoint(3, b"checkpoint three").unwrap();
+    let (statement3, checkpoint3) = epoch_of(&net, 3);
+    let sig = |p: usize, cp: &Checkpoint| CheckpointSig::sign(cp, &net.partners[p]);
     store
-        .put_checkpoint_sig(3, &net.partner(1), b"sig one")
+        .put_epoch(&statement3, &checkpoint3, &sig(0, &checkpoint3))
         .unwrap();
-    store
-        .put_checkpoint_sig(3, &net.partner(0), b"sig zero")
-        .unwrap();
-    store
-        .put_checkpoint_sig(4, &net.partner(0), b"sig of epoch four")
-        .unwrap();
-    store.put_statement(3, b"statement three").unwrap();
+    assert_eq!(
+        store.put_checkpoint_sig(&sig(1, &checkpoint3)).unwrap(),
+        SigOutcome::Stored
+    );
+    assert_eq!(
+        store.put_checkpoint_sig(&sig(1, &checkpoint3)).unwrap(),
+        SigOutcome::Duplicate
+    );
+    let (_, other3) = epoch_of(&net, 3);
+    let other3 = Checkpoint {
+        statement: Hash([7; 32]),
+        ..other3
+    };
+    assert_eq!(
+        store.put_checkpoint_sig(&sig(1, &other3)).unwrap(),
+        SigOutcome::Conflict {
+            first: checkpoint3.hash()
+        },
+        "one checkpoint signature per partner and epoch: the first is kept"
+    );
+    let (_, checkpoint4) = epoch_of(&net, 4);
+    store.put_checkpoint_sig(&sig(0, &checkpoint4)).unwrap();
 
     let check = |store: &Store| {
         let p0 = net.partner(0);
@@ -618,27 +650,21 @@ fn every_column_round_trips_and_survives_reopen() {
             Some(proof.clone())
         );
         assert_eq!(store.equivocation(&net.partner(1)).unwrap(), None);
-        assert_eq!(
-            store.checkpoint(3).unwrap().as_deref(),
-            Some(&b"checkpoint three"[..])
-        );
+        assert_eq!(store.checkpoint(3).unwrap().as_ref(), Some(&checkpoint3));
         assert_eq!(store.checkpoint(4).unwrap(), None);
-        let mut sigs = vec![
-            (net.partner(0), b"sig zero".to_vec()),
-            (net.partner(1), b"sig one".to_vec()),
-        ];
-        sigs.sort();
+        let mut sigs = vec![sig(0, &checkpoint3), sig(1, &checkpoint3)];
+        sigs.sort_by_key(|s| s.partner);
         assert_eq!(store.checkpoint_sigs(3).unwrap(), sigs);
-        assert_eq!(store.checkpoint_sigs(5).unwrap(), vec![]);
         assert_eq!(
-            store.statement(3).unwrap().as_deref(),
-            Some(&b"statement three"[..])
+            store.checkpoint_sigs(4).unwrap(),
+            vec![sig(0, &checkpoint4)]
         );
+        assert_eq!(store.checkpoint_sigs(5).unwrap(), vec![]);
+        assert_eq!(store.statement(3).unwrap().as_ref(), Some(&statement3));
     };
-    check(&store);
+    check(&ledger.store().reader());
     drop(ledger);
-    drop(store);
-    check(&net.open(dir.path(), 0));
+    check(&net.open(dir.path(), 0).reader());
 }
 
 #[test]
@@ -648,13 +674,15 @@ fn store_is_a_cheap_shared_handle() {
 
     let net = Net::new();
     let dir = tempfile::tempdir().unwrap();
-    let store = net.open(dir.path(), 0);
-    store.put_statement(1, b"s").unwrap();
+    let mut store = net.open(dir.path(), 0);
+    let (statement, checkpoint) = epoch_of(&net, 1);
+    let sig = CheckpointSig::sign(&checkpoint, &net.partners[0]);
+    store.put_epoch(&statement, &checkpoint, &sig).unwrap();
     let readers: Vec<_> = (0..8)
         .map(|_| {
-            let s = store.clone();
+            let (s, want) = (store.reader(), statement.clone());
             std::thread::spawn(move || {
-                (0..100).all(|_| s.statement(1).unwrap().as_deref() == Some(&b"s"[..]))
+                (0..100).all(|_| s.statement(1).unwrap() == Some(want.clone()))
             })
         })
         .collect();
@@ -669,7 +697,7 @@ fn store_is_a_cheap_shared_handle() {
 fn vote_is_check_and_set() {
     let net = Net::new();
     let dir = tempfile::tempdir().unwrap();
-    let store = net.open(dir.path(), 0);
+    let mut store = net.open(dir.path(), 0);
     let member = net.member(0);
     let a = Vote::sign(order(&net, 0, 0, 5).order.id(), &net.partners[0]);
     let b = Vote::sign(order(&net, 0, 0, 6).order.id(), &net.partners[0]);
@@ -694,30 +722,8 @@ fn vote_is_check_and_set() {
     assert_eq!(store.vote(&member, 0).unwrap(), Some(a));
     // Another seq is another question.
     assert_eq!(store.put_vote_synced(&member, 1, &b).unwrap(), b);
-
-    // Racing voters for different orders at one (member, seq): exactly one wins, everyone else is
-    // refused, and the stored vote is the winner's.
-    let seq = 7;
-    let racers: Vec<_> = (0..8u64)
-        .map(|i| {
-            let (s, v) = (
-                store.clone(),
-                Vote::sign(order(&net, 0, seq, 10 + i).order.id(), &net.partners[0]),
-            );
-            std::thread::spawn(move || (v.clone(), s.put_vote_synced(&member, seq, &v)))
-        })
-        .collect();
-    let results: Vec<_> = racers.into_iter().map(|r| r.join().unwrap()).collect();
-    let winners: Vec<&Vote> = results
-        .iter()
-        .filter(|(_, r)| r.is_ok())
-        .map(|(v, _)| v)
-        .collect();
-    assert_eq!(winners.len(), 1, "{results:?}");
-    assert!(results
-        .iter()
-        .all(|(_, r)| matches!(r, Ok(_) | Err(StoreError::VoteConflict { .. }))));
-    assert_eq!(store.vote(&member, seq).unwrap().as_ref(), Some(winners[0]));
+    // Racing voters cannot exist: the one `StoreWriter` writes through `&mut self`, so votes are
+    // serialised by the types (the node's writer thread owns it).
 }
 
 // -------------------------------------------------------------------------------------------------
@@ -900,7 +906,18 @@ fn corrupt_values_are_errors_not_panics() {
         dir.path(),
         "statements",
         &5u64.to_be_bytes(),
-        b"opaque bytes are fine",
+        b"\x01not a statement",
+    );
+    // A valid signature of partner 1 for epoch 3, stored under partner 0's key for epoch 6.
+    let (_, checkpoint3) = epoch_of(&net, 3);
+    let misplaced = CheckpointSig::sign(&checkpoint3, &net.partners[1]);
+    let mut sig_key = 6u64.to_be_bytes().to_vec();
+    sig_key.extend_from_slice(&p0.0 .0);
+    raw_put(
+        dir.path(),
+        "checkpoint_sigs",
+        &sig_key,
+        &encoding::encode(&misplaced),
     );
     raw_put(dir.path(), "votes", &[1, 2, 3], &encoding::encode(&1u64));
 
@@ -923,10 +940,8 @@ fn corrupt_values_are_errors_not_panics() {
     corrupt_in(store.entries(&p0, 0, 10).map(drop), Column::Entries);
     corrupt_in(store.log_head(&p0).map(drop), Column::Heads);
     corrupt_in(store.heads().map(drop), Column::Heads);
-    assert_eq!(
-        store.statement(5).unwrap().as_deref(),
-        Some(&b"opaque bytes are fine"[..])
-    );
+    corrupt_in(store.statement(5).map(drop), Column::Statements);
+    corrupt_in(store.checkpoint_sigs(6).map(drop), Column::CheckpointSigs);
     let err = store.lot(&lot_id).unwrap_err();
     assert!(err.to_string().contains("column lots"), "{err}");
 

@@ -15,6 +15,7 @@ use coalition_core::crypto::Keypair;
 use coalition_core::genesis::Genesis;
 use coalition_core::hash::Hash;
 use coalition_core::record::*;
+use coalition_core::refusal::RefusalCode;
 use coalition_node::p2p::{
     self, Gossip, HeadAnnouncement, NetEvent, NetworkConfig, NetworkHandle, Refusal, Request,
     Response,
@@ -203,7 +204,7 @@ fn start_byzantine(cluster: &Cluster, genesis: Genesis) -> Result<Byzantine> {
                     },
                     Request::GetRange { .. } => Response::Range { entries: vec![] },
                     Request::Vote { .. } => Response::Vote(Err(Refusal {
-                        code: "withheld".into(),
+                        code: RefusalCode::Conflict,
                         message: "no vote".into(),
                     })),
                     Request::GetCheckpointSigs { .. } => Response::CheckpointSigs(vec![]),

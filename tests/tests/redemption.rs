@@ -14,12 +14,12 @@
 
 use anyhow::{bail, ensure, Context, Result};
 use coalition_client::order::order_token;
-use coalition_client::types::{Balance, History, IssueRequest, RedeemResponse};
+use coalition_client::types::{Balance, History, HistoryKind, IssueRequest, RedeemResponse};
 use coalition_client::ClientError;
+use coalition_core::cert::verify_cert;
 use coalition_core::crypto::Keypair;
 use coalition_core::encoding::decode;
 use coalition_core::hash::Hash;
-use coalition_core::quorum::verify_cert;
 use coalition_core::record::{
     LotSpend, MemberId, PartnerId, Points, Record, RedeemOrder, SignedEntry, SignedOrder,
 };
@@ -366,7 +366,11 @@ fn earn_at_two_partners_redeem_at_the_other_two() -> Result<()> {
         for i in ALL {
             for (member, earned) in [(alice, 2), (bob, 2)] {
                 let h = c.client(i).history(&member)?;
-                let earns = h.items.iter().filter(|x| x.kind == "earn").count();
+                let earns = h
+                    .items
+                    .iter()
+                    .filter(|x| x.kind == HistoryKind::Earn)
+                    .count();
                 ensure!(
                     earns == earned,
                     "node {i}: {earns} earn lines for {}",
@@ -375,7 +379,7 @@ fn earn_at_two_partners_redeem_at_the_other_two() -> Result<()> {
                 let mut redeems: Vec<(PartnerId, Hash, u64)> = h
                     .items
                     .iter()
-                    .filter(|x| x.kind == "redeem")
+                    .filter(|x| x.kind == HistoryKind::Redeem)
                     .map(|x| (x.partner, x.record, x.points))
                     .collect();
                 let mut want: Vec<(PartnerId, Hash, u64)> = receipts
@@ -544,7 +548,11 @@ fn double_spend_races_certify_at_most_one_order() -> Result<()> {
                 let want: Vec<Hash> = winners[r].iter().map(|(_, id)| *id).collect();
                 ensure!(held == want, "round {r}: node {i} holds certificates {held:?}, the redeemers reported {want:?}");
                 let h = c.client(i).history(&m.id)?;
-                let redeems = h.items.iter().filter(|x| x.kind == "redeem").count();
+                let redeems = h
+                    .items
+                    .iter()
+                    .filter(|x| x.kind == HistoryKind::Redeem)
+                    .count();
                 ensure!(
                     redeems == want.len(),
                     "round {r}: node {i} shows {redeems} redemptions"
@@ -607,7 +615,7 @@ fn refused_orders_change_nothing() -> Result<()> {
         ensure!(
             h.items
                 .iter()
-                .any(|i| i.kind == "expire" && i.record == lot_e && i.points == 30),
+                .any(|i| i.kind == HistoryKind::Expire && i.record == lot_e && i.points == 30),
             "history: {h:?}"
         );
 

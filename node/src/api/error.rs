@@ -1,101 +1,120 @@
-//! One error type for every handler, each variant mapped to one HTTP status and a stable code.
+//! The API's errors: one status and one stable code per cause. Every node error is mapped here,
+//! once (`impl From<NodeError> for ApiError`); handlers never pick a status themselves.
 
+use crate::error::NodeError;
+use crate::writer::WriterError;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use coalition_client::types::{ErrorBody, ErrorDetail};
+use coalition_core::cert::CertError;
 
-/// What an API call can fail with.
-#[derive(Debug, thiserror::Error)]
-pub enum ApiError {
-    /// Missing or wrong bearer token on a partner operation.
-    #[error("missing or wrong API token: partner operations need `Authorization: Bearer <token>`")]
-    Unauthorized,
-    /// The request is malformed or breaks a rule; nothing changed.
-    #[error("{0}")]
-    BadRequest(String),
-    /// The body is larger than the API accepts; nothing was read past the limit.
-    #[error("request body is larger than {limit} bytes")]
-    TooLarge {
-        /// The limit, in bytes.
-        limit: usize,
-    },
-    /// The thing asked for does not exist here.
-    #[error("{0}")]
-    NotFound(String),
-    /// A partner refused to vote, with its reason code; nothing changed.
-    #[error("redemption refused: {message}")]
-    Refused {
-        /// Stable reason code from the vote rule.
-        code: String,
-        /// Explanation.
-        message: String,
-    },
-    /// The request reuses an identifier that already names something else (a receipt reference
-    /// on another issue); nothing changed.
-    #[error("{message}")]
-    Conflict {
-        /// Stable code.
-        code: &'static str,
-        /// Explanation.
-        message: String,
-    },
-    /// Too few partners answered.
-    #[error("no quorum: {got} of {needed} votes ({detail})")]
-    NoQuorum {
-        /// Votes gathered.
-        got: usize,
-        /// Votes needed.
-        needed: usize,
-        /// Who failed and why.
-        detail: String,
-    },
-    /// The node is not ready for this (e.g. still catching up).
-    #[error("{0}")]
-    Unavailable(String),
-    /// We failed (storage, a bug). Logged; the caller may retry.
-    #[error("internal error: {0}")]
-    Internal(String),
+/// An error as the API answers it: `{"error": {"code": ..., "message": ...}}` with a status.
+#[derive(Debug)]
+pub struct ApiError {
+    /// The HTTP status.
+    pub status: StatusCode,
+    /// The stable, snake_case code.
+    pub code: &'static str,
+    /// What went wrong and, where it helps, what to do.
+    pub message: String,
 }
 
 impl ApiError {
-    fn status_and_code(&self) -> (StatusCode, &str) {
-        match self {
-            ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
-            ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
-            ApiError::TooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
-            ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
-            ApiError::Refused { code, .. } => (StatusCode::UNPROCESSABLE_ENTITY, code.as_str()),
-            ApiError::Conflict { code, .. } => (StatusCode::CONFLICT, code),
-            ApiError::NoQuorum { .. } => (StatusCode::SERVICE_UNAVAILABLE, "no_quorum"),
-            ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
-            ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+    fn new(status: StatusCode, code: &'static str, message: impl ToString) -> ApiError {
+        ApiError {
+            status,
+            code,
+            message: message.to_string(),
         }
+    }
+
+    /// A malformed request (a path, a query, a body); nothing changed.
+    pub fn bad_request(message: impl ToString) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, "bad_request", message)
+    }
+
+    /// A missing or wrong bearer token on a partner operation.
+    pub fn unauthorized() -> ApiError {
+        ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "missing or wrong API token: partner operations need `Authorization: Bearer <token>`",
+        )
+    }
+
+    /// A body over the limit; nothing was read past it.
+    pub fn too_large(limit: usize) -> ApiError {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!("request body is larger than {limit} bytes"),
+        )
+    }
+
+    /// No such route.
+    pub fn no_route() -> ApiError {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "no such route; see /v1/status",
+        )
+    }
+}
+
+impl From<NodeError> for ApiError {
+    fn from(e: NodeError) -> ApiError {
+        use StatusCode as S;
+        let (status, code) = match &e {
+            NodeError::Invalid(_) | NodeError::Rejected(_) => (S::BAD_REQUEST, "bad_request"),
+            NodeError::NotFound(_) => (S::NOT_FOUND, "not_found"),
+            NodeError::OrderRefused(CertError::MemberSignature { .. }) => {
+                (S::UNPROCESSABLE_ENTITY, "bad_member_signature")
+            }
+            NodeError::OrderRefused(_) => (S::UNPROCESSABLE_ENTITY, "malformed"),
+            NodeError::RefusedBy { code, .. } => (S::UNPROCESSABLE_ENTITY, code.as_str()),
+            NodeError::NoQuorum { .. } => (S::SERVICE_UNAVAILABLE, "no_quorum"),
+            NodeError::ReferenceReused { .. } => (S::CONFLICT, "reference_reused"),
+            NodeError::Busy { .. } | NodeError::ShuttingDown => {
+                (S::SERVICE_UNAVAILABLE, "unavailable")
+            }
+            NodeError::Writer(WriterError::ShuttingDown) => (S::SERVICE_UNAVAILABLE, "unavailable"),
+            NodeError::NotAppended(_)
+            | NodeError::Writer(_)
+            | NodeError::Store(_)
+            | NodeError::Inconsistent(_)
+            | NodeError::Proof(_)
+            | NodeError::Merkle(_)
+            | NodeError::Overflow(_)
+            | NodeError::Task(_) => (S::INTERNAL_SERVER_ERROR, "internal"),
+        };
+        let message = match status {
+            S::INTERNAL_SERVER_ERROR => format!("internal error: {e}"),
+            _ => e.to_string(),
+        };
+        ApiError::new(status, code, message)
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let (status, code) = self.status_and_code();
-        if status.is_server_error() {
-            tracing::warn!(error = %self, "request failed");
+        if self.status.is_server_error() {
+            tracing::warn!(code = self.code, error = %self.message, "request failed");
         }
         let body = ErrorBody {
             error: ErrorDetail {
-                code: code.to_string(),
-                message: self.to_string(),
+                code: self.code.to_string(),
+                message: self.message,
             },
         };
-        (status, Json(body)).into_response()
+        (self.status, Json(body)).into_response()
     }
 }
 
 /// Turns axum's own rejections (bad JSON, wrong content type, too large) into our JSON errors.
 pub fn rejection(r: axum::extract::rejection::JsonRejection) -> ApiError {
     if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
-        return ApiError::TooLarge {
-            limit: super::MAX_BODY_BYTES,
-        };
+        return ApiError::too_large(super::MAX_BODY_BYTES);
     }
-    ApiError::BadRequest(format!("invalid request body: {}", r.body_text()))
+    ApiError::bad_request(format!("invalid request body: {}", r.body_text()))
 }

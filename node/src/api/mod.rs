@@ -15,12 +15,18 @@
 //! - `GET  /v1/proofs/{record}?epoch`       a record's inclusion proof up to a sealed checkpoint
 //! - `POST /v1/admin/partition`     token   isolate the node from every partner, or heal it
 
+//!
+//! This is the only module that knows HTTP: handlers decode the request, call an operation
+//! (`crate::ops`) and encode its answer; every [`crate::error::NodeError`] becomes one status and
+//! code in `error.rs`.
+
 mod error;
 mod routes;
 
 pub use error::ApiError;
 
-use crate::service::Node;
+use crate::node::Node;
+use crate::ops::redeem::Redeemer;
 use axum::extract::DefaultBodyLimit;
 use axum::Router;
 use std::sync::Arc;
@@ -28,9 +34,19 @@ use std::sync::Arc;
 /// Largest request body accepted (an order token with many lots fits with room to spare).
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
+/// What the handlers share.
+pub struct App {
+    /// The node.
+    pub node: Arc<Node>,
+    /// Redemptions at this node.
+    pub redeemer: Redeemer,
+    /// The bearer token partner operations need.
+    pub token: String,
+}
+
 /// The API's router over a running node.
-pub fn router(node: Arc<Node>) -> Router {
+pub fn router(app: App) -> Router {
     routes::routes()
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .with_state(node)
+        .with_state(Arc::new(app))
 }

@@ -1,7 +1,8 @@
 //! Handlers: decode and check the request, call the node, encode the answer. No rules live here.
 
 use super::error::{rejection, ApiError};
-use crate::service::Node;
+use super::App;
+use crate::ops::{admin, audit, issue, views};
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap};
@@ -15,9 +16,9 @@ use coalition_core::record::{Epoch, MemberId, PartnerId};
 use serde::Deserialize;
 use std::sync::Arc;
 
-type Shared = State<Arc<Node>>;
+type Shared = State<Arc<App>>;
 
-pub(super) fn routes() -> Router<Arc<Node>> {
+pub(super) fn routes() -> Router<Arc<App>> {
     Router::new()
         .route("/health", get(health))
         .route("/metrics", get(metrics))
@@ -32,17 +33,17 @@ pub(super) fn routes() -> Router<Arc<Node>> {
         .route("/v1/settlement/{epoch}", get(settlement))
         .route("/v1/proofs/{record}", get(proof))
         .route("/v1/admin/partition", post(partition))
-        .fallback(|| async { ApiError::NotFound("no such route; see /v1/status".into()) })
+        .fallback(|| async { ApiError::no_route() })
 }
 
 /// Constant-time comparison of the bearer token.
-fn authorize(node: &Node, headers: &HeaderMap) -> Result<(), ApiError> {
+fn authorize(app: &App, headers: &HeaderMap) -> Result<(), ApiError> {
     let given = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
-        .ok_or(ApiError::Unauthorized)?;
-    let want = node.api_token().as_bytes();
+        .ok_or_else(ApiError::unauthorized)?;
+    let want = app.token.as_bytes();
     let given = given.trim().as_bytes();
     let same = given.len() == want.len()
         && given
@@ -53,70 +54,73 @@ fn authorize(node: &Node, headers: &HeaderMap) -> Result<(), ApiError> {
     if same {
         Ok(())
     } else {
-        Err(ApiError::Unauthorized)
+        Err(ApiError::unauthorized())
     }
 }
 
 fn parse_member(s: &str) -> Result<MemberId, ApiError> {
-    MemberId::from_hex(s).map_err(|e| ApiError::BadRequest(format!("member id: {e}")))
+    MemberId::from_hex(s).map_err(|e| ApiError::bad_request(format!("member id: {e}")))
 }
 
 async fn health() -> impl IntoResponse {
     Json(serde_json::json!({ "ok": true }))
 }
 
-async fn metrics(State(node): Shared) -> impl IntoResponse {
+async fn metrics(State(app): Shared) -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        node.metrics().render(),
+        app.node.metrics().render(),
     )
 }
 
-async fn status(State(node): Shared) -> Result<Json<Status>, ApiError> {
-    node.status().await.map(Json)
+async fn status(State(app): Shared) -> Result<Json<Status>, ApiError> {
+    Ok(Json(views::status(&app.node).await?))
 }
 
-async fn genesis(State(node): Shared) -> impl IntoResponse {
-    Json(node.genesis().as_ref().clone())
+async fn genesis(State(app): Shared) -> impl IntoResponse {
+    Json(app.node.genesis().as_ref().clone())
 }
 
 async fn issue(
-    State(node): Shared,
+    State(app): Shared,
     headers: HeaderMap,
     body: Result<Json<IssueRequest>, JsonRejection>,
 ) -> Result<Json<IssueResponse>, ApiError> {
-    authorize(&node, &headers)?;
+    authorize(&app, &headers)?;
     let Json(req) = body.map_err(rejection)?;
-    node.issue(req).await.map(Json)
+    Ok(Json(issue::issue(&app.node, req).await?))
 }
 
 async fn partition(
-    State(node): Shared,
+    State(app): Shared,
     headers: HeaderMap,
     body: Result<Json<PartitionRequest>, JsonRejection>,
 ) -> Result<Json<PartitionResponse>, ApiError> {
-    authorize(&node, &headers)?;
+    authorize(&app, &headers)?;
     let Json(req) = body.map_err(rejection)?;
-    node.partition(req.isolated).await.map(Json)
+    Ok(Json(admin::partition(&app.node, req.isolated).await?))
 }
 
 async fn redeem(
-    State(node): Shared,
+    State(app): Shared,
     body: Result<Json<RedeemRequest>, JsonRejection>,
 ) -> Result<Json<RedeemResponse>, ApiError> {
     let Json(req) = body.map_err(rejection)?;
-    node.redeem(&req.order).await.map(Json)
+    Ok(Json(app.redeemer.redeem(&req.order).await?))
 }
 
-async fn balance(State(node): Shared, Path(id): Path<String>) -> Result<Json<Balance>, ApiError> {
+async fn balance(State(app): Shared, Path(id): Path<String>) -> Result<Json<Balance>, ApiError> {
     let member = parse_member(&id)?;
-    node.balance(member).await.map(Json)
+    Ok(Json(views::balance(&app.node, member).await?))
 }
 
-async fn history(State(node): Shared, Path(id): Path<String>) -> Result<Json<History>, ApiError> {
+async fn history(State(app): Shared, Path(id): Path<String>) -> Result<Json<History>, ApiError> {
     let member = parse_member(&id)?;
-    node.history(member).await.map(Json)
+    Ok(Json(views::history(&app.node, member).await?))
 }
+
+/// Most log entries answered per request.
+const MAX_LOG_RANGE: u64 = 1000;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -128,41 +132,38 @@ struct RangeQuery {
 }
 
 async fn log_range(
-    State(node): Shared,
+    State(app): Shared,
     Path(partner): Path<String>,
     query: Result<Query<RangeQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<LogRange>, ApiError> {
-    let Query(q) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let Query(q) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
     let partner = PartnerId::from_hex(&partner)
-        .map_err(|e| ApiError::BadRequest(format!("partner id: {e}")))?;
-    node.log_range(partner, q.from, q.limit.unwrap_or(1000).min(1000))
-        .await
-        .map(Json)
+        .map_err(|e| ApiError::bad_request(format!("partner id: {e}")))?;
+    let limit = q.limit.unwrap_or(MAX_LOG_RANGE).min(MAX_LOG_RANGE) as usize;
+    Ok(Json(
+        views::log_range(&app.node, partner, q.from, limit).await?,
+    ))
 }
 
 type EpochPath = Result<Path<Epoch>, axum::extract::rejection::PathRejection>;
 
 fn epoch_of(path: EpochPath) -> Result<Epoch, ApiError> {
     path.map(|Path(e)| e)
-        .map_err(|e| ApiError::BadRequest(format!("epoch: {}", e.body_text())))
+        .map_err(|e| ApiError::bad_request(format!("epoch: {}", e.body_text())))
 }
 
 async fn checkpoint(
-    State(node): Shared,
+    State(app): Shared,
     epoch: EpochPath,
 ) -> Result<Json<SealedCheckpoint>, ApiError> {
-    crate::audit::checkpoint(&node, epoch_of(epoch)?)
-        .await
-        .map(Json)
+    Ok(Json(audit::checkpoint(&app.node, epoch_of(epoch)?).await?))
 }
 
 async fn settlement(
-    State(node): Shared,
+    State(app): Shared,
     epoch: EpochPath,
 ) -> Result<Json<SettlementView>, ApiError> {
-    crate::audit::settlement(&node, epoch_of(epoch)?)
-        .await
-        .map(Json)
+    Ok(Json(audit::settlement(&app.node, epoch_of(epoch)?).await?))
 }
 
 #[derive(Deserialize)]
@@ -173,12 +174,12 @@ struct ProofQuery {
 }
 
 async fn proof(
-    State(node): Shared,
+    State(app): Shared,
     Path(record): Path<String>,
     query: Result<Query<ProofQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<RecordProof>, ApiError> {
-    let Query(q) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let Query(q) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
     let record =
-        Hash::from_hex(&record).map_err(|e| ApiError::BadRequest(format!("record id: {e}")))?;
-    crate::audit::prove(&node, record, q.epoch).await.map(Json)
+        Hash::from_hex(&record).map_err(|e| ApiError::bad_request(format!("record id: {e}")))?;
+    Ok(Json(audit::prove(&app.node, record, q.epoch).await?))
 }

@@ -29,7 +29,7 @@ pub struct Behaviour {
     /// (strict validation), bounded in size, and validated by the swarm task before being forwarded:
     /// a message that does not decode is rejected, which lowers the sender's peer score.
     pub gossip: gossipsub::Behaviour,
-    /// Point-to-point questions (log ranges, votes, heads) on `/coalition/1/rpc` with our framed
+    /// Point-to-point questions (log ranges, votes, heads) on `/coalition/2/rpc` with our framed
     /// canonical codec.
     pub rpc: request_response::Behaviour<RpcCodec>,
     /// Exchanges listen addresses and the coalition (genesis hash) with each partner: a connection is
@@ -41,7 +41,10 @@ pub struct Behaviour {
 
 /// The identify protocol version for a coalition: partners of another genesis are told apart.
 pub fn protocol_version(genesis_hash_hex: &str) -> String {
-    format!("/coalition/1/{genesis_hash_hex}")
+    format!(
+        "/coalition/{}/{genesis_hash_hex}",
+        coalition_core::wire::WIRE_VERSION
+    )
 }
 
 impl Behaviour {

@@ -6,11 +6,12 @@
 //! peer); a frame cut short is [`io::ErrorKind::UnexpectedEof`]. Memory grows only with bytes actually
 //! received, never with a claimed length.
 //!
-//! On the inbound side, an invalid request is handed up as `Err(reason)` instead of an I/O error:
+//! On the inbound side, an invalid request is handed up as `Err(`[`BadFrame`]`)` instead of an I/O
+//! error:
 //! libp2p-request-response 0.29 drops inbound read errors without telling the behaviour, and the
 //! swarm task must see the offence to count it against the peer (it answers [`Response::Error`]).
 
-use super::messages::{Request, Response, WireMessage};
+use super::messages::{MessageError, Request, Response, WireMessage};
 use async_trait::async_trait;
 use coalition_core::encoding::MAX_ENCODED_LEN;
 use futures::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -19,22 +20,37 @@ use libp2p::StreamProtocol;
 use std::io;
 
 /// The request-response protocol name.
-pub const RPC_PROTOCOL: StreamProtocol = StreamProtocol::new("/coalition/1/rpc");
+pub const RPC_PROTOCOL: StreamProtocol = StreamProtocol::new("/coalition/2/rpc");
 
 /// Largest frame body accepted or sent: the canonical encoding's own limit, since nothing larger
 /// could decode anyway.
 pub const MAX_FRAME_LEN: usize = MAX_ENCODED_LEN;
 
-/// A request as the codec carries it: what we send is always `Ok`; what we receive is `Err(reason)`
-/// when the peer's frame is over the size limit or does not decode.
-pub type RpcRequest = Result<Request, String>;
+/// A request as the codec carries it: what we send is always `Ok`; what we receive is `Err` when the
+/// peer's frame is over the size limit or does not decode.
+pub type RpcRequest = Result<Request, BadFrame>;
+
+/// Why a peer's frame is not a message: the peer's fault.
+#[derive(Debug, thiserror::Error)]
+pub enum BadFrame {
+    /// The announced length is over [`MAX_FRAME_LEN`].
+    #[error("frame of {len} bytes exceeds the limit of {MAX_FRAME_LEN}")]
+    TooLarge {
+        /// The announced length.
+        len: u32,
+    },
+    /// The body is not a valid message.
+    #[error(transparent)]
+    Message(#[from] MessageError),
+}
 
 /// Reads and writes [`Request`]s and [`Response`]s as frames.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct RpcCodec;
 
-fn invalid(reason: impl std::fmt::Display) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidData, reason.to_string())
+/// An [`io::ErrorKind::InvalidData`] error carrying why, for [`RpcCodec::read_request`] to hand up.
+fn invalid(bad: BadFrame) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, bad)
 }
 
 /// Reads one frame and decodes it.
@@ -46,11 +62,9 @@ where
     let mut prefix = [0u8; 4];
     io.read_exact(&mut prefix).await?;
     let len = u32::from_be_bytes(prefix);
-    let len_usize = usize::try_from(len).map_err(invalid)?;
+    let len_usize = usize::try_from(len).map_err(|_| invalid(BadFrame::TooLarge { len }))?;
     if len_usize > MAX_FRAME_LEN {
-        return Err(invalid(format!(
-            "frame of {len} bytes exceeds the limit of {MAX_FRAME_LEN}"
-        )));
+        return Err(invalid(BadFrame::TooLarge { len }));
     }
     // `take` + `read_to_end` allocates as bytes arrive, so a peer that announces a large frame and
     // then stalls costs us nothing.
@@ -62,7 +76,7 @@ where
             format!("frame cut short: {} of {len} bytes", body.len()),
         ));
     }
-    M::from_wire(&body).map_err(invalid)
+    M::from_wire(&body).map_err(|e| invalid(e.into()))
 }
 
 /// Encodes a message and writes it as one frame.
@@ -98,7 +112,13 @@ impl request_response::Codec for RpcCodec {
         match read_frame(io).await {
             Ok(req) => Ok(Ok(req)),
             // The peer's fault: report it upward (see the module docs).
-            Err(e) if e.kind() == io::ErrorKind::InvalidData => Ok(Err(e.to_string())),
+            Err(e) if e.kind() == io::ErrorKind::InvalidData => {
+                match e.into_inner().map(|inner| inner.downcast::<BadFrame>()) {
+                    Some(Ok(bad)) => Ok(Err(*bad)),
+                    Some(Err(other)) => Err(io::Error::new(io::ErrorKind::InvalidData, other)),
+                    None => Err(io::ErrorKind::InvalidData.into()),
+                }
+            }
             // A stream cut short or reset: nobody to blame.
             Err(e) => Err(e),
         }
@@ -122,7 +142,7 @@ impl request_response::Codec for RpcCodec {
     {
         match req {
             Ok(req) => write_frame(io, &req).await,
-            Err(reason) => Err(io::Error::new(io::ErrorKind::InvalidInput, reason)),
+            Err(bad) => Err(io::Error::new(io::ErrorKind::InvalidInput, bad)),
         }
     }
 
@@ -188,7 +208,7 @@ mod tests {
         };
         let mut buf = Cursor::new(Vec::new());
         block_on(RpcCodec.write_request(&RPC_PROTOCOL, &mut buf, Ok(req.clone()))).unwrap();
-        assert_eq!(codec_req(buf.into_inner()).unwrap(), Ok(req));
+        assert!(matches!(codec_req(buf.into_inner()).unwrap(), Ok(r) if r == req));
 
         let resp = Response::Heads(vec![]);
         let mut buf = Cursor::new(Vec::new());
@@ -216,11 +236,14 @@ mod tests {
 
     #[test]
     fn invalid_inbound_requests_are_handed_up_not_dropped() {
-        // Undecodable and oversize frames become `Err(reason)` for the swarm task to count...
-        assert!(matches!(codec_req(frame(&[9, 9, 9])), Ok(Err(_))));
+        // Undecodable and oversize frames become `Err(why)` for the swarm task to count...
+        assert!(matches!(
+            codec_req(frame(&[9, 9, 9])),
+            Ok(Err(BadFrame::Message(_)))
+        ));
         assert!(matches!(
             codec_req(u32::MAX.to_be_bytes().to_vec()),
-            Ok(Err(_))
+            Ok(Err(BadFrame::TooLarge { len: u32::MAX }))
         ));
         // ...while a frame cut short stays an I/O error.
         assert_eq!(
@@ -229,7 +252,8 @@ mod tests {
         );
         // And an `Err` is never written.
         let mut buf = Cursor::new(Vec::new());
-        let r = block_on(RpcCodec.write_request(&RPC_PROTOCOL, &mut buf, Err("x".into())));
+        let never = Err(BadFrame::TooLarge { len: 7 });
+        let r = block_on(RpcCodec.write_request(&RPC_PROTOCOL, &mut buf, never));
         assert_eq!(kind(r), io::ErrorKind::InvalidInput);
     }
 

@@ -139,7 +139,6 @@ impl PartnerBook {
 mod tests {
     use super::*;
     use coalition_core::crypto;
-    use coalition_core::genesis::{GenesisPartner, PointValue};
 
     #[test]
     fn partner_key_is_the_libp2p_identity() {
@@ -152,29 +151,7 @@ mod tests {
 
     #[test]
     fn book_maps_both_ways_and_excludes_self() {
-        let keys: Vec<_> = (0..3).map(|_| crypto::Keypair::generate()).collect();
-        let genesis = Genesis {
-            coalition: "t".into(),
-            genesis_time: 0,
-            epoch_secs: 60,
-            partners: keys
-                .iter()
-                .enumerate()
-                .map(|(i, k)| GenesisPartner {
-                    name: format!("p{i}"),
-                    id: PartnerId(k.public()),
-                    settlement_account: String::new(),
-                })
-                .collect(),
-            fault_tolerance: None,
-            point_value: PointValue {
-                minor_units: 1,
-                per_points: 1,
-            },
-            currency: "EUR".into(),
-            fee_bps: 0,
-            max_clock_skew_secs: 60,
-        };
+        let (genesis, keys) = coalition_core::test_util::test_genesis(3);
         let me = PartnerId(keys[0].public());
         let book = PartnerBook::new(&genesis, me).unwrap();
         for k in &keys {

@@ -33,14 +33,14 @@ mod tests {
 
     #[test]
     fn names_are_versioned_and_round_trip() {
-        assert_eq!(ENTRIES, "/coalition/1/entries");
-        assert_eq!(HEADS, "/coalition/1/heads");
-        assert_eq!(CHECKPOINTS, "/coalition/1/checkpoints");
+        assert_eq!(ENTRIES, "/coalition/2/entries");
+        assert_eq!(HEADS, "/coalition/2/heads");
+        assert_eq!(CHECKPOINTS, "/coalition/2/checkpoints");
         for t in Topic::ALL {
             assert_eq!(from_hash(&t.hash()), Some(t));
         }
         assert_eq!(
-            from_hash(&IdentTopic::new("/coalition/2/entries").hash()),
+            from_hash(&IdentTopic::new("/coalition/1/entries").hash()),
             None
         );
     }

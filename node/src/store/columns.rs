@@ -42,11 +42,14 @@ pub enum Column {
     /// `partner ‖ seq be` → [`Equivocation`](coalition_core::log::Equivocation): two different
     /// entries signed by one partner for one position (a fraud proof).
     Fraud,
-    /// `epoch be` → checkpoint bytes (opaque to the store).
+    /// `epoch be` → [`Checkpoint`](coalition_core::checkpoint::Checkpoint): what this node
+    /// computed for the epoch.
     Checkpoints,
-    /// `epoch be ‖ partner` → that partner's checkpoint signature bytes (opaque to the store).
+    /// `epoch be ‖ partner` → [`CheckpointSig`](coalition_core::checkpoint::CheckpointSig): that
+    /// partner's signature over its checkpoint of the epoch (the first one it sent).
     CheckpointSigs,
-    /// `epoch be` → settlement statement bytes (opaque to the store).
+    /// `epoch be` → [`SettlementStatement`](coalition_core::settlement::SettlementStatement): the
+    /// epoch's settlement, as this node computed it.
     Statements,
     /// Named keys (`schema_version`, `genesis_hash`, `partner`) describing the database itself.
     Meta,

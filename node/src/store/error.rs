@@ -51,9 +51,6 @@ pub enum StoreError {
         /// This node's partner id.
         expected: PartnerId,
     },
-    /// Stored data does not yield a valid derived value (a checkpoint, a settlement statement).
-    #[error("{0}")]
-    Derive(String),
     /// A stored value (or key) is not what this build wrote there.
     #[error("corrupt data in column {column} at key {key}: {reason}")]
     Corrupt {

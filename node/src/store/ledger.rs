@@ -3,11 +3,11 @@
 
 use super::columns::Column;
 use super::error::{StoreError, StoreResult};
-use super::{keys, HistoryKind, HistoryRow, RecordLocation, Store};
+use super::{keys, HistoryKind, HistoryRow, RecordLocation, Store, StoreWriter};
 use coalition_core::hash::Hash;
-use coalition_core::ledger::{Changes, LedgerStore, LedgerView, Lot, MemberState};
 use coalition_core::log::{entry_leaf, Equivocation, LogClose, LogHead};
 use coalition_core::record::{Epoch, MemberId, PartnerId, Record, SignedEntry};
+use coalition_core::state::{Changes, LedgerStore, LedgerView, Lot, MemberState};
 use coalition_core::verified::Verified;
 
 impl LedgerView for Store {
@@ -67,7 +67,34 @@ impl LedgerView for Store {
     }
 }
 
-impl LedgerStore for Store {
+/// The writer reads what the ledger rules read, through its store.
+impl LedgerView for StoreWriter {
+    type Error = StoreError;
+
+    fn log_head(&self, partner: &PartnerId) -> StoreResult<LogHead> {
+        LedgerView::log_head(&**self, partner)
+    }
+    fn entry(&self, partner: &PartnerId, seq: u64) -> StoreResult<Option<SignedEntry>> {
+        Store::entry(self, partner, seq)
+    }
+    fn lot(&self, id: &Hash) -> StoreResult<Option<Lot>> {
+        LedgerView::lot(&**self, id)
+    }
+    fn member(&self, member: &MemberId) -> StoreResult<MemberState> {
+        LedgerView::member(&**self, member)
+    }
+    fn has_lots(&self, member: &MemberId) -> StoreResult<bool> {
+        LedgerView::has_lots(&**self, member)
+    }
+    fn member_lots(&self, member: &MemberId) -> StoreResult<Vec<Lot>> {
+        LedgerView::member_lots(&**self, member)
+    }
+    fn log_close(&self, partner: &PartnerId, epoch: Epoch) -> StoreResult<Option<LogClose>> {
+        self.close(partner, epoch)
+    }
+}
+
+impl LedgerStore for StoreWriter {
     /// Writes the entry, its Merkle leaf, the new head, every lot and member state in `changes`,
     /// the member-lot index, the history lines, the record's location and the epoch close, as one
     /// batch.
@@ -87,8 +114,7 @@ impl LedgerStore for Store {
         {
             return Err(StoreError::ChangesMismatch { partner, seq });
         }
-        let _guard = self.write_guard();
-        let head = LedgerView::log_head(self, &partner)?;
+        let head = LedgerView::log_head(&**self, &partner)?;
         if head.size != seq {
             return Err(StoreError::OutOfOrder {
                 partner,
@@ -172,16 +198,7 @@ impl LedgerStore for Store {
     }
 
     fn equivocation(&self, partner: &PartnerId) -> StoreResult<Option<Equivocation>> {
-        if !self.may_hold_fraud() {
-            return Ok(None);
-        }
-        let prefix = keys::partner(partner);
-        let mut found = None;
-        self.scan_column(Column::Fraud, &prefix, &prefix, |key, value| {
-            found = Some(super::decode(Column::Fraud, key, value)?);
-            Ok(false)
-        })?;
-        Ok(found)
+        Store::equivocation(self, partner)
     }
 
     fn record_equivocation(&mut self, proof: &Equivocation) -> StoreResult<()> {

@@ -10,7 +10,7 @@
 
 use anyhow::{bail, Context, Result};
 use coalition_client::order::{order_token, select_lots};
-use coalition_client::types::IssueRequest;
+use coalition_client::types::{HistoryKind, IssueRequest};
 use coalition_client::Client;
 use coalition_core::crypto::Keypair;
 use coalition_core::hash::Hash;
@@ -454,14 +454,18 @@ fn check(cluster: &Cluster, s: &Shared, members: &[MemberId]) -> Result<Vec<Stri
         for i in 0..NODES {
             let c = cluster.client(i);
             let (b, h) = (c.balance(m)?, c.history(m)?);
-            let sum = |kind: &str| {
+            let sum = |kind: HistoryKind| {
                 h.items
                     .iter()
                     .filter(|x| x.kind == kind)
                     .map(|x| x.points as i128)
                     .sum::<i128>()
             };
-            let (earned, spent, expired) = (sum("earn"), sum("redeem"), sum("expire"));
+            let (earned, spent, expired) = (
+                sum(HistoryKind::Earn),
+                sum(HistoryKind::Redeem),
+                sum(HistoryKind::Expire),
+            );
             if earned - spent - expired != b.available as i128 {
                 v.push(format!(
                     "node {i}, member {}: earned {earned} − redeemed {spent} − expired {expired} ≠ available {}",
@@ -472,13 +476,13 @@ fn check(cluster: &Cluster, s: &Shared, members: &[MemberId]) -> Result<Vec<Stri
             let redeems: BTreeSet<Hash> = h
                 .items
                 .iter()
-                .filter(|x| x.kind == "redeem")
+                .filter(|x| x.kind == HistoryKind::Redeem)
                 .map(|x| x.record)
                 .collect();
             let earns: BTreeSet<Hash> = h
                 .items
                 .iter()
-                .filter(|x| x.kind == "earn")
+                .filter(|x| x.kind == HistoryKind::Earn)
                 .map(|x| x.record)
                 .collect();
             if redeems.len() as u64 != b.next_seq {

@@ -9,20 +9,18 @@
 //! Each entry is a leaf of its log's RFC 6962 tree: the leaf data is the 32-byte entry id
 //! ([`entry_leaf`]), so an inclusion proof needs only the id and the proof.
 
-#![deny(
-    clippy::arithmetic_side_effects,
-    clippy::indexing_slicing,
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic
-)]
+mod equivocation;
+mod signatures;
 
-use crate::crypto::{self, Keypair, SignatureError, SignedMessage};
+pub use equivocation::{Equivocation, EquivocationError};
+pub use signatures::SignatureChecked;
+
+use crate::cert::CertError;
+use crate::crypto::SignatureError;
 use crate::genesis::Genesis;
 use crate::hash::Hash;
 use crate::merkle::{Blake3Hasher, MerkleFrontier, MerkleHasher};
-use crate::quorum::{cert_signatures, CertError, CertSigner};
-use crate::record::{Entry, Epoch, PartnerId, Record, RedeemCert, SignedEntry, Timestamp};
+use crate::record::{Entry, Epoch, PartnerId, Record, SignedEntry, Timestamp};
 use crate::verified::Verified;
 use serde::{Deserialize, Serialize};
 
@@ -220,114 +218,6 @@ pub enum EntryError {
     },
 }
 
-/// A signed entry whose signatures have been verified (alone or in a batch): the author's and, for a
-/// redemption, the certificate's (the member's and every vote's); but nothing else. Checking them
-/// here, once, lets a node or an auditor verify many entries with [`crypto::verify_batch`], and keeps
-/// [`crate::ledger::apply`] free of signature work, which matters because a parked entry is applied
-/// again each time something else commits.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SignatureChecked(SignedEntry);
-
-/// Whose signature one batch item is.
-#[derive(Clone, Copy)]
-enum Signer {
-    Author,
-    Cert(CertSigner),
-}
-
-/// Every signature in `entry`: the author's first.
-fn entry_signatures(entry: &SignedEntry) -> impl Iterator<Item = (Signer, SignedMessage)> {
-    let author = SignedMessage {
-        key: entry.entry.partner.0,
-        message: entry.id(),
-        signature: entry.signature,
-    };
-    let cert = match &entry.entry.record {
-        Record::Redeem(cert) => cert_signatures(cert),
-        _ => Vec::new(),
-    };
-    std::iter::once((Signer::Author, author))
-        .chain(cert.into_iter().map(|(who, m)| (Signer::Cert(who), m)))
-}
-
-fn signature_error(entry: &SignedEntry, signer: Signer, source: SignatureError) -> EntryError {
-    let (partner, seq) = (entry.entry.partner, entry.entry.seq);
-    match signer {
-        Signer::Author => EntryError::BadSignature {
-            partner,
-            seq,
-            source,
-        },
-        Signer::Cert(who) => EntryError::BadCertificate {
-            partner,
-            seq,
-            source: who.error(source),
-        },
-    }
-}
-
-impl SignatureChecked {
-    /// Verifies every signature of the entry with `verify_strict`, the author's first.
-    pub fn verify(entry: SignedEntry) -> Result<SignatureChecked, EntryError> {
-        for (signer, m) in entry_signatures(&entry) {
-            crypto::verify(&m.key, &m.message, &m.signature)
-                .map_err(|source| signature_error(&entry, signer, source))?;
-        }
-        Ok(SignatureChecked(entry))
-    }
-
-    /// Signs `entry` as its author, without verifying again what is known to be good: the signature
-    /// just made, if `keypair` is the author's, and a certificate verified as it was built (`cert`,
-    /// which must be the entry's own). Anything else is verified as usual. For a node's own appends,
-    /// which would otherwise check five signatures it has just checked or made.
-    pub fn sign(
-        entry: Entry,
-        keypair: &Keypair,
-        cert: Option<&Verified<RedeemCert>>,
-    ) -> Result<SignatureChecked, EntryError> {
-        let own = keypair.public() == entry.partner.0;
-        let cert_known = match (&entry.record, cert) {
-            (Record::Redeem(c), Some(verified)) => verified.inner() == c,
-            (Record::Redeem(_), None) => false,
-            _ => true,
-        };
-        let signed = entry.sign(keypair);
-        if own && cert_known {
-            Ok(SignatureChecked(signed))
-        } else {
-            SignatureChecked::verify(signed)
-        }
-    }
-
-    /// Verifies every signature of all the entries in one batch ([`crypto::verify_batch`]: for log
-    /// entries during catch-up and audit). If the batch fails, each entry is verified alone, so the
-    /// good ones still pass and every bad one is named: one result per entry, in order.
-    pub fn verify_batch(entries: Vec<SignedEntry>) -> Vec<Result<SignatureChecked, EntryError>> {
-        let items: Vec<SignedMessage> = entries
-            .iter()
-            .flat_map(|e| entry_signatures(e).map(|(_, m)| m))
-            .collect();
-        if crypto::verify_batch(&items).is_ok() {
-            entries
-                .into_iter()
-                .map(|e| Ok(SignatureChecked(e)))
-                .collect()
-        } else {
-            entries.into_iter().map(SignatureChecked::verify).collect()
-        }
-    }
-
-    /// The entry.
-    pub fn entry(&self) -> &SignedEntry {
-        &self.0
-    }
-
-    /// Unwraps the entry.
-    pub fn into_inner(self) -> SignedEntry {
-        self.0
-    }
-}
-
 /// The rules that do not depend on the log's head: the author is a partner and authored the record
 /// (an issue's issuer, a redemption's redeemer, a close of the entry's own epoch, not before the epoch
 /// ends by the genesis clock).
@@ -432,7 +322,7 @@ pub fn verify_entry_presigned(
     genesis: &Genesis,
     entry: SignatureChecked,
 ) -> Result<Verified<SignedEntry>, EntryError> {
-    check_author(genesis, &entry.0.entry)?;
+    check_author(genesis, &entry.entry().entry)?;
     Ok(Verified::new_unchecked(entry.into_inner()))
 }
 
@@ -453,122 +343,23 @@ pub fn check_entry_presigned(
     head: &LogHead,
     entry: SignatureChecked,
 ) -> Result<Verified<SignedEntry>, EntryError> {
-    check_position(head, &entry.0.entry)?;
+    check_position(head, &entry.entry().entry)?;
     verify_entry_presigned(genesis, entry)
 }
 
-/// Why an [`Equivocation`] does not prove anything.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum EquivocationError {
-    /// One of the entries is not at the claimed position.
-    #[error("{which} entry is {found_partner}/{found_seq}, not the claimed {partner}/{seq}")]
-    WrongPosition {
-        /// "first" or "second".
-        which: &'static str,
-        /// The claimed author.
-        partner: PartnerId,
-        /// The claimed position.
-        seq: u64,
-        /// The entry's author.
-        found_partner: PartnerId,
-        /// The entry's position.
-        found_seq: u64,
-    },
-    /// The two entries are the same.
-    #[error("the two entries are identical")]
-    Identical,
-    /// One of the signatures does not verify.
-    #[error("{which} entry's signature does not verify: {source}")]
-    BadSignature {
-        /// "first" or "second".
-        which: &'static str,
-        /// Why.
-        source: SignatureError,
-    },
-}
-
-/// Proof that a partner signed two different entries for one position of its log. Anyone can check it
-/// with [`verify`](Self::verify), with nothing but the two entries; nodes keep it, raise an alarm and
-/// stop taking the partner's entries.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Equivocation {
-    /// The partner that equivocated.
-    pub partner: PartnerId,
-    /// The contested position.
-    pub seq: u64,
-    /// The entry seen first.
-    pub first: SignedEntry,
-    /// The conflicting entry.
-    pub second: SignedEntry,
-}
-
-impl Equivocation {
-    /// Builds the proof from two entries and checks it.
-    pub fn new(first: SignedEntry, second: SignedEntry) -> Result<Equivocation, EquivocationError> {
-        let proof = Equivocation {
-            partner: first.entry.partner,
-            seq: first.entry.seq,
-            first,
-            second,
-        };
-        proof.verify()?;
-        Ok(proof)
-    }
-
-    /// Checks that both entries are by `partner` at `seq`, differ, and carry valid signatures.
-    pub fn verify(&self) -> Result<(), EquivocationError> {
-        for (which, e) in [("first", &self.first), ("second", &self.second)] {
-            if e.entry.partner != self.partner || e.entry.seq != self.seq {
-                return Err(EquivocationError::WrongPosition {
-                    which,
-                    partner: self.partner,
-                    seq: self.seq,
-                    found_partner: e.entry.partner,
-                    found_seq: e.entry.seq,
-                });
-            }
-        }
-        if self.first.id() == self.second.id() {
-            return Err(EquivocationError::Identical);
-        }
-        for (which, e) in [("first", &self.first), ("second", &self.second)] {
-            e.verify_signature()
-                .map_err(|source| EquivocationError::BadSignature { which, source })?;
-        }
-        Ok(())
-    }
-}
-
 #[cfg(test)]
-#[allow(
-    clippy::unwrap_used,
-    clippy::indexing_slicing,
-    clippy::arithmetic_side_effects
-)]
 mod tests {
     use super::*;
     use crate::crypto::Keypair;
-    use crate::genesis::{GenesisPartner, PointValue};
     use crate::record::EpochClose;
+    use crate::test_util::genesis_for;
 
+    /// One partner, epochs of 10 s from time 1000.
     fn genesis(key: &Keypair) -> Genesis {
         Genesis {
-            coalition: "t".into(),
             genesis_time: 1000,
             epoch_secs: 10,
-            partners: vec![GenesisPartner {
-                name: "p".into(),
-                id: PartnerId(key.public()),
-                settlement_account: String::new(),
-            }],
-            fault_tolerance: None,
-            point_value: PointValue {
-                minor_units: 1,
-                per_points: 1,
-            },
-            currency: "EUR".into(),
-            fee_bps: 0,
-            max_clock_skew_secs: 60,
+            ..genesis_for(&[key.public()])
         }
     }
 

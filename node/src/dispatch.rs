@@ -1,0 +1,106 @@
+//! Inbound network events, dispatched to the operation that handles each: gossiped entries to the
+//! writer, heads to anti-entropy, checkpoint signatures to the seal module, requests to their
+//! answers. At most [`MAX_IN_FLIGHT`] are handled at once; beyond that the dispatcher stops reading
+//! events, the swarm task queues them (up to its own bound) and then drops gossip and requests,
+//! which anti-entropy and the requesters' retries make good. No peer can make the node spawn
+//! without bound.
+
+use crate::epoch::seal;
+use crate::node::Node;
+use crate::ops::vote;
+use crate::p2p::{Gossip, NetEvent, Request, Response, MAX_RANGE_ENTRIES};
+use crate::sync::Replicator;
+use coalition_core::record::PartnerId;
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use tokio::sync::{mpsc, Semaphore};
+
+/// Inbound events handled at once, at most.
+pub const MAX_IN_FLIGHT: usize = 256;
+
+/// Handles every event from the network until the network task stops.
+pub async fn run(node: Arc<Node>, replicator: Replicator, mut events: mpsc::Receiver<NetEvent>) {
+    let limit = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
+    let mut up = BTreeSet::new();
+    while let Some(ev) = events.recv().await {
+        match ev {
+            NetEvent::PeerUp(p) => {
+                up.insert(p);
+                node.metrics().peers_connected.set(up.len() as i64);
+                tracing::info!(partner = %node.name_of(&p), "partner connected");
+            }
+            NetEvent::PeerDown(p) => {
+                up.remove(&p);
+                node.metrics().peers_connected.set(up.len() as i64);
+                tracing::info!(partner = %node.name_of(&p), "partner disconnected");
+            }
+            other => {
+                // Closed only if the semaphore is closed, which it never is.
+                let Ok(permit) = limit.clone().acquire_owned().await else {
+                    return;
+                };
+                let (node, replicator) = (node.clone(), replicator.clone());
+                tokio::spawn(async move {
+                    handle(&node, &replicator, other).await;
+                    drop(permit);
+                });
+            }
+        }
+    }
+}
+
+async fn handle(node: &Arc<Node>, replicator: &Replicator, ev: NetEvent) {
+    match ev {
+        NetEvent::Gossip { from, msg, id } => match msg {
+            Gossip::Entry(entry) => {
+                let report = node.writer().ingest(vec![entry]).await;
+                if !report.bad.is_empty() {
+                    let _ = node.net().report_bad_gossip(id).await;
+                }
+                replicator.after_ingest(from, &report).await;
+            }
+            Gossip::Heads(heads) => replicator.on_heads(from, heads).await,
+            Gossip::CheckpointSig(sig) => seal::on_signature(node, from, sig).await,
+        },
+        NetEvent::Request { from, req, reply } => {
+            let resp = answer(node, replicator, from, req).await;
+            let _ = reply.send(resp);
+        }
+        NetEvent::PeerUp(_) | NetEvent::PeerDown(_) => {}
+    }
+}
+
+/// The answer to a partner's request.
+async fn answer(
+    node: &Arc<Node>,
+    replicator: &Replicator,
+    from: PartnerId,
+    req: Request,
+) -> Response {
+    match req {
+        Request::GetRange {
+            partner,
+            from: start,
+            limit,
+        } => {
+            let limit = (limit as usize).min(MAX_RANGE_ENTRIES);
+            match node
+                .blocking(move |s| s.entries(&partner, start, limit))
+                .await
+            {
+                Ok(entries) => Response::Range { entries }.fit_to_limits(),
+                Err(e) => Response::Error {
+                    message: e.to_string(),
+                },
+            }
+        }
+        Request::GetHeads => match replicator.our_heads().await {
+            Ok(h) => Response::Heads(h),
+            Err(e) => Response::Error {
+                message: e.to_string(),
+            },
+        },
+        Request::Vote { order } => vote::answer(node, from, order).await,
+        Request::GetCheckpointSigs { epoch } => seal::signatures_for(node, epoch).await,
+    }
+}

@@ -1,0 +1,105 @@
+//! Issuing points: a POS credits a member, and the issue is durably in our log (synced) before it
+//! answers. Idempotent by receipt reference: a POS that retries after a timeout gets the lot it
+//! already has, never a second one.
+
+use crate::error::{Inconsistency, InvalidRequest, NodeError, NodeResult};
+use crate::node::Node;
+use crate::writer::AppendError;
+use coalition_client::types::{EntryRef, IssueRequest, IssueResponse};
+use coalition_core::hash::Hash;
+use coalition_core::record::{reference_hash, Issue, Record};
+
+/// Lots expire after this long unless the issuer says otherwise.
+pub const DEFAULT_LOT_LIFETIME_SECS: u64 = 365 * 24 * 3600;
+/// The longest lifetime an issuer may give a lot.
+pub const MAX_LOT_LIFETIME_SECS: u64 = 10 * 365 * 24 * 3600;
+/// The most points one issue may carry (a sanity bound for POS mistakes, far above any purchase).
+pub const MAX_ISSUE_POINTS: u64 = 1_000_000_000_000;
+
+/// Appends an issue to our log (synced), then gossips it.
+pub async fn issue(node: &Node, req: IssueRequest) -> NodeResult<IssueResponse> {
+    if req.points == 0 {
+        return Err(InvalidRequest::ZeroPoints.into());
+    }
+    if req.points > MAX_ISSUE_POINTS {
+        return Err(InvalidRequest::TooManyPoints {
+            max: MAX_ISSUE_POINTS,
+        }
+        .into());
+    }
+    if !req.member.0.is_valid() {
+        return Err(InvalidRequest::MemberKey.into());
+    }
+    let lifetime = req.expires_in_secs.unwrap_or(DEFAULT_LOT_LIFETIME_SECS);
+    if lifetime == 0 || lifetime > MAX_LOT_LIFETIME_SECS {
+        return Err(InvalidRequest::Lifetime {
+            max: MAX_LOT_LIFETIME_SECS,
+        }
+        .into());
+    }
+    let time = node.now();
+    // Without a receipt reference, a random one keeps two identical purchases in one second
+    // apart; with one, a POS retrying the same receipt gets the lot already issued for it.
+    let reference = match &req.reference {
+        Some(r) => reference_hash(r),
+        None => reference_hash(&hex::encode(rand::random::<[u8; 16]>())),
+    };
+    let issue = Issue {
+        issuer: node.me(),
+        member: req.member,
+        points: req.points,
+        expires_at: time.saturating_add(lifetime),
+        reference,
+        time,
+    };
+    let lot = issue.id();
+    let entry = match node.writer().append(Record::Issue(issue)).await {
+        Ok(entry) => entry,
+        Err(AppendError::ReferenceUsed { lot }) => return reissue(node, lot, &req, lifetime).await,
+        Err(e) => return Err(e.into()),
+    };
+    node.metrics().points_issued.inc_by(req.points);
+    node.gossip_entry(entry.clone());
+    Ok(IssueResponse {
+        lot,
+        points: req.points,
+        expires_at: time.saturating_add(lifetime),
+        entry: EntryRef {
+            partner: node.me(),
+            seq: entry.entry.seq,
+            entry_id: entry.id(),
+        },
+    })
+}
+
+/// The receipt of the lot already issued with this request's reference, if the request is the same
+/// (member, points, lifetime): a POS retry after a timeout. Anything else reusing the reference is
+/// refused, since it would silently become a different purchase.
+async fn reissue(
+    node: &Node,
+    lot: Hash,
+    req: &IssueRequest,
+    lifetime: u64,
+) -> NodeResult<IssueResponse> {
+    let found = node.blocking(move |s| s.record_entry(&lot)).await?;
+    let entry = found.ok_or(Inconsistency::IndexedNotStored { record: lot })?;
+    let Record::Issue(issue) = &entry.entry.record else {
+        return Err(Inconsistency::NotAnIssue { lot }.into());
+    };
+    let same = issue.member == req.member
+        && issue.points == req.points
+        && issue.expires_at.saturating_sub(issue.time) == lifetime;
+    if !same {
+        return Err(NodeError::ReferenceReused { lot });
+    }
+    Ok(IssueResponse {
+        lot,
+        points: issue.points,
+        expires_at: issue.expires_at,
+        entry: EntryRef {
+            partner: entry.entry.partner,
+            seq: entry.entry.seq,
+            entry_id: entry.id(),
+        },
+    })
+}
