@@ -23,7 +23,7 @@ use crate::epoch::{close, seal};
 use crate::metrics::Metrics;
 use crate::node::{Identity, Node, NodeParts};
 use crate::ops::{inflight, redeem::Redeemer};
-use crate::p2p::{self, NetworkConfig};
+use crate::p2p::{self, NetworkConfig, NetworkHandle};
 use crate::store::Store;
 use crate::sync::Replicator;
 use crate::writer::{self, WriterConfig};
@@ -37,14 +37,38 @@ use tokio::task::JoinSet;
 
 /// Runs the node on the system clock until SIGINT or SIGTERM.
 pub async fn run(config: Config) -> anyhow::Result<()> {
-    run_with_clock(config, clock::system()).await
+    let listener = tokio::net::TcpListener::bind(config.api_listen)
+        .await
+        .with_context(|| format!("binding the API to {}", config.api_listen))?;
+    let running = start(&config, clock::system()).await?;
+    tracing::info!(
+        partner = %running.node.name_of(&config.me),
+        id = %config.me.short(),
+        api = %config.api_listen,
+        p2p = %config.file.p2p_listen,
+        "node started"
+    );
+    running.serve(listener, shutdown_signal()).await
 }
 
-/// Runs the node with time from `clock`.
-pub async fn run_with_clock(config: Config, clock: SharedClock) -> anyhow::Result<()> {
+/// A started node: its tasks run, its API is ready to be served ([`Running::serve`]).
+pub struct Running {
+    node: Arc<Node>,
+    app: axum::Router,
+    net: NetworkHandle,
+    writer_thread: std::thread::JoinHandle<()>,
+    /// Holds the tasks; aborting it stops them all.
+    supervisor: tokio::task::JoinHandle<()>,
+    /// The name of the first task that ended, once one has.
+    task_ended: watch::Receiver<Option<&'static str>>,
+}
+
+/// Opens the store, starts the writer, the network and every task, with time from `clock`.
+pub async fn start(config: &Config, clock: SharedClock) -> anyhow::Result<Running> {
     let genesis = config.genesis.clone();
-    let store = Store::open(&config.file.data_dir, genesis.hash(), config.me)
-        .with_context(|| format!("opening the store in {}", config.file.data_dir.display()))?;
+    let store = Store::open(&config.file.data_dir, genesis.hash(), config.me).with_context(|| {
+        format!("opening the store in {}", config.file.data_dir.display())
+    })?;
     let reader = store.reader();
     let progress = seal::load_progress(&reader, genesis.quorum()).context("reading checkpoints")?;
     let writer_config = WriterConfig {
@@ -79,16 +103,6 @@ pub async fn run_with_clock(config: Config, clock: SharedClock) -> anyhow::Resul
         clock,
         seal: progress_rx,
     }));
-    let listener = tokio::net::TcpListener::bind(config.api_listen)
-        .await
-        .with_context(|| format!("binding the API to {}", config.api_listen))?;
-    tracing::info!(
-        partner = %node.name_of(&config.me),
-        id = %config.me.short(),
-        api = %config.api_listen,
-        p2p = %config.file.p2p_listen,
-        "node started"
-    );
 
     let replicator = Replicator::new(node.clone());
     let redeemer = Redeemer::new(
@@ -111,44 +125,77 @@ pub async fn run_with_clock(config: Config, clock: SharedClock) -> anyhow::Resul
         "in-flight retry",
         inflight::run(redeemer.clone(), inflight::RETRY_INFLIGHT_EVERY),
     );
+    // A task that ends stops the node: the supervisor names it, and the API shuts down as on a
+    // signal. Aborting the supervisor drops the task set, which stops every task.
+    let (stop_tx, task_ended) = watch::channel(None::<&'static str>);
+    let supervisor = tokio::spawn(async move {
+        let ended = tasks.first_to_end().await;
+        let _ = stop_tx.send(Some(ended));
+        std::future::pending::<()>().await;
+    });
 
     let app = api::router(App {
         node: node.clone(),
         redeemer,
         token: config.file.api_token.clone(),
     });
-    // A task that ends stops the node: the supervisor names it, and the API shuts down as on a
-    // signal. Aborting the supervisor at shutdown drops the task set, which stops every task.
-    let (stop_tx, stop_rx) = watch::channel(None::<&'static str>);
-    let supervisor = tokio::spawn(async move {
-        let ended = tasks.first_to_end().await;
-        let _ = stop_tx.send(Some(ended));
-        std::future::pending::<()>().await;
-    });
-    let mut task_ended = stop_rx.clone();
-    let stopping = async move {
-        tokio::select! {
-            _ = shutdown_signal() => {}
-            _ = task_ended.wait_for(Option::is_some) => {}
-        }
-    };
-    axum::serve(listener, app)
-        .with_graceful_shutdown(stopping)
-        .await
-        .context("serving the API")?;
-    let failed_task = *stop_rx.borrow();
+    Ok(Running {
+        node,
+        app,
+        net,
+        writer_thread,
+        supervisor,
+        task_ended,
+    })
+}
 
-    tracing::info!("shutting down");
-    supervisor.abort();
-    let _ = supervisor.await;
-    net.shutdown().await;
-    drop(node);
-    // The writer stops once the last handle is gone; wait so the store closes cleanly.
-    let _ = tokio::task::spawn_blocking(move || writer_thread.join()).await;
-    tracing::info!("stopped");
-    match failed_task {
-        Some(name) => anyhow::bail!("the {name} task stopped unexpectedly; the node shut down"),
-        None => Ok(()),
+impl Running {
+    /// The node.
+    pub fn node(&self) -> &Arc<Node> {
+        &self.node
+    }
+
+    /// Serves the API on `listener` until `shutdown` completes or a task ends, then stops every
+    /// task, the network and the writer (the store closes cleanly). An error if a task ended.
+    pub async fn serve(
+        self,
+        listener: tokio::net::TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let Running {
+            node,
+            app,
+            net,
+            writer_thread,
+            supervisor,
+            task_ended,
+        } = self;
+        let mut ended = task_ended.clone();
+        let stopping = async move {
+            tokio::select! {
+                _ = shutdown => {}
+                _ = ended.wait_for(Option::is_some) => {}
+            }
+        };
+        let served = axum::serve(listener, app)
+            .with_graceful_shutdown(stopping)
+            .await
+            .context("serving the API");
+        let failed_task = *task_ended.borrow();
+
+        tracing::info!("shutting down");
+        supervisor.abort();
+        let _ = supervisor.await;
+        net.shutdown().await;
+        drop(node);
+        // The writer stops once the last handle is gone; wait so the store closes cleanly.
+        let _ = tokio::task::spawn_blocking(move || writer_thread.join()).await;
+        tracing::info!("stopped");
+        served?;
+        match failed_task {
+            Some(name) => anyhow::bail!("the {name} task stopped unexpectedly; the node shut down"),
+            None => Ok(()),
+        }
     }
 }
 

@@ -1,0 +1,284 @@
+//! The writer thread: group commit over the ledger driver, and the execution of each command.
+
+use super::{
+    AppendError, Checked, Command, IngestReport, Reply, ToAppend, VoteFailure, WriterConfig,
+    WriterError, MAX_GROUP,
+};
+use crate::store::{StoreError, StoreWriter};
+use coalition_core::clock::SharedClock;
+use coalition_core::crypto::Keypair;
+use coalition_core::genesis::Genesis;
+use coalition_core::log::SignatureChecked;
+use coalition_core::record::{
+    Entry, EpochClose, PartnerId, Record, RedeemCert, SignedEntry, SignedOrder, Timestamp, Vote,
+};
+use coalition_core::replica::{IngestError, IngestOutcome, Ledger};
+use coalition_core::state::LedgerView;
+use coalition_core::verified::Verified;
+use coalition_core::vote::{check_vote, VoteDecision, VoteError};
+use std::sync::Arc;
+use tokio::sync::{mpsc, oneshot};
+
+/// An answer held until the group's writes are durable.
+trait Deliver: Send {
+    /// Sends the answer; if the group's sync failed, a failure instead of anything that promised
+    /// durability.
+    fn deliver(self: Box<Self>, synced: Result<(), &Arc<StoreError>>);
+}
+
+struct Answer<T, E> {
+    reply: Reply<T, E>,
+    result: Result<T, E>,
+}
+
+impl<T: Send, E: From<WriterError> + Send> Deliver for Answer<T, E> {
+    fn deliver(self: Box<Self>, synced: Result<(), &Arc<StoreError>>) {
+        let result = match synced {
+            Ok(()) => self.result,
+            Err(e) => Err(WriterError::SyncFailed(e.clone()).into()),
+        };
+        let _ = self.reply.send(result);
+    }
+}
+
+struct Report {
+    reply: oneshot::Sender<IngestReport>,
+    report: IngestReport,
+}
+
+impl Deliver for Report {
+    fn deliver(self: Box<Self>, synced: Result<(), &Arc<StoreError>>) {
+        let mut report = self.report;
+        if let Err(e) = synced {
+            report.failure = Some(WriterError::SyncFailed(e.clone()));
+        }
+        let _ = self.reply.send(report);
+    }
+}
+
+fn answer<T: Send + 'static, E: From<WriterError> + Send + 'static>(
+    reply: Reply<T, E>,
+    result: Result<T, E>,
+) -> Box<dyn Deliver> {
+    Box::new(Answer { reply, result })
+}
+
+/// The writer thread's state.
+pub(super) struct Thread {
+    ledger: Ledger<StoreWriter>,
+    genesis: Arc<Genesis>,
+    keypair: Arc<Keypair>,
+    clock: SharedClock,
+    me: PartnerId,
+}
+
+impl Thread {
+    pub(super) fn new(ledger: Ledger<StoreWriter>, config: WriterConfig) -> Thread {
+        Thread {
+            ledger,
+            me: PartnerId(config.keypair.public()),
+            genesis: config.genesis,
+            keypair: config.keypair,
+            clock: config.clock,
+        }
+    }
+
+    /// Group commit (see the module docs). Stops when every handle is gone, or after a failed sync:
+    /// what the disk did with the unsynced writes is unknown, so no more commands are taken.
+    pub(super) fn run(mut self, mut rx: mpsc::Receiver<Command>) {
+        let mut group = Vec::with_capacity(MAX_GROUP);
+        let mut replies: Vec<Box<dyn Deliver>> = Vec::with_capacity(MAX_GROUP);
+        while let Some(first) = rx.blocking_recv() {
+            group.push(first);
+            while group.len() < MAX_GROUP {
+                match rx.try_recv() {
+                    Ok(cmd) => group.push(cmd),
+                    Err(_) => break,
+                }
+            }
+            for cmd in group.drain(..) {
+                if let Some(reply) = self.execute(cmd) {
+                    replies.push(reply);
+                }
+            }
+            let synced = self.ledger.store_mut().sync_deferred().map_err(Arc::new);
+            if let Err(e) = &synced {
+                tracing::error!(error = %e, "the ledger writer cannot sync to disk; it stops, and the node must be restarted");
+            }
+            for reply in replies.drain(..) {
+                reply.deliver(synced.as_ref().map(|_| ()));
+            }
+            if synced.is_err() {
+                return;
+            }
+        }
+    }
+
+    /// Executes one command; its answer, unless it needs no sync and was sent already.
+    fn execute(&mut self, cmd: Command) -> Option<Box<dyn Deliver>> {
+        Some(match cmd {
+            Command::Append { what, reply } => {
+                let now = self.clock.now();
+                let appended = match what {
+                    ToAppend::Record(record) => self.append(record, None, now),
+                    ToAppend::Certificate(cert) => {
+                        let record = Record::Redeem(cert.inner().clone());
+                        self.append(record, Some(&cert), now)
+                    }
+                };
+                answer(reply, appended)
+            }
+            Command::CloseDue { now, reply } => answer(reply, self.close_due(now)),
+            Command::Ingest { entries, reply } => Box::new(Report {
+                reply,
+                report: self.ingest(entries),
+            }),
+            Command::Vote { order, now, reply } => answer(reply, self.vote(order, now)),
+            Command::PutInflight { order, reply } => {
+                let done = self.ledger.store_mut().put_inflight(&order);
+                answer(reply, done.map_err(WriterError::from))
+            }
+            Command::RemoveInflight { order_id, reply } => {
+                let done = self.ledger.store_mut().remove_inflight(&order_id);
+                answer(reply, done.map_err(WriterError::from))
+            }
+            Command::PutEpoch {
+                statement,
+                checkpoint,
+                signature,
+                reply,
+            } => {
+                let store = self.ledger.store_mut();
+                let done = store.put_epoch(&statement, &checkpoint, &signature);
+                answer(reply, done.map_err(WriterError::from))
+            }
+            Command::PutCheckpointSig { sig, reply } => {
+                let done = self.ledger.store_mut().put_checkpoint_sig(&sig);
+                answer(reply, done.map_err(WriterError::from))
+            }
+            Command::PendingMinEpoch { reply } => {
+                let _ = reply.send(self.ledger.pending_min_epoch());
+                return None;
+            }
+            Command::Pending { reply } => {
+                let _ = reply.send((self.ledger.pending_len(), self.ledger.pending_missing()));
+                return None;
+            }
+        })
+    }
+
+    fn append(
+        &mut self,
+        record: Record,
+        cert: Option<&Verified<RedeemCert>>,
+        time: Timestamp,
+    ) -> Result<SignedEntry, AppendError> {
+        let me = self.me;
+        if let Record::Issue(issue) = &record {
+            // Checked here, on the one thread that appends, so two retries of one receipt cannot
+            // both pass: the index is written in the same batch as the issue.
+            let used = self.ledger.store().own_issue_by_reference(&issue.reference);
+            if let Some(lot) = used.map_err(WriterError::from)? {
+                return Err(AppendError::ReferenceUsed { lot });
+            }
+        }
+        let head = LedgerView::log_head(self.ledger.store(), &me).map_err(WriterError::from)?;
+        let entry = Entry {
+            partner: me,
+            seq: head.size,
+            prev: head.last,
+            epoch: head.open_epoch,
+            time: time.max(head.last_time),
+            record,
+        };
+        let checked = SignatureChecked::sign(entry, &self.keypair, cert)
+            .map_err(|e| AppendError::Rejected(Box::new(IngestError::Entry(e))))?;
+        let entry = checked.entry().clone();
+        match self.ledger.ingest_presigned(checked) {
+            Ok(IngestOutcome::Applied { .. }) => Ok(entry),
+            Ok(IngestOutcome::Pending(missing)) => {
+                // Left parked, our next entry at this seq would be recorded as our own
+                // equivocation.
+                self.ledger.unpark(&me, entry.entry.seq);
+                Err(AppendError::Waiting(missing))
+            }
+            Ok(IngestOutcome::Duplicate) => Err(AppendError::OwnEntry {
+                outcome: "already held",
+            }),
+            Ok(IngestOutcome::Equivocation(_)) => Err(AppendError::OwnEntry {
+                outcome: "equivocation",
+            }),
+            Err(IngestError::Store(e)) => Err(WriterError::from(e).into()),
+            Err(IngestError::PendingFull { limit }) => {
+                Err(WriterError::PendingFull { limit }.into())
+            }
+            Err(e) => Err(AppendError::Rejected(Box::new(e))),
+        }
+    }
+
+    fn close_due(&mut self, now: Timestamp) -> Result<Vec<SignedEntry>, AppendError> {
+        let mut closed = Vec::new();
+        loop {
+            let head =
+                LedgerView::log_head(self.ledger.store(), &self.me).map_err(WriterError::from)?;
+            let epoch = head.open_epoch;
+            if now < self.genesis.epoch_end(epoch) {
+                return Ok(closed);
+            }
+            let close = Record::EpochClose(EpochClose { epoch });
+            closed.push(self.append(close, None, now)?);
+        }
+    }
+
+    fn ingest(&mut self, checked: Vec<Checked>) -> IngestReport {
+        let mut report = IngestReport::default();
+        for c in checked {
+            let result = match c {
+                Ok(entry) => self.ledger.ingest_presigned(entry),
+                Err(e) => Err(IngestError::Entry(e)),
+            };
+            match result {
+                Ok(IngestOutcome::Applied { released, rejected }) => {
+                    report.applied += 1 + released.len();
+                    report.rejected.extend(rejected);
+                }
+                Ok(IngestOutcome::Pending(m)) => report.missing.push(m),
+                Ok(IngestOutcome::Duplicate) => report.duplicates += 1,
+                Ok(IngestOutcome::Equivocation(proof)) => {
+                    tracing::error!(partner = %proof.partner.short(), seq = proof.seq, "equivocation: two entries signed for one position; fraud proof stored, partner's entries refused");
+                    report.equivocations.push(proof.partner);
+                }
+                Err(IngestError::Store(e)) => report.failure = Some(e.into()),
+                Err(IngestError::PendingFull { limit }) => {
+                    report.failure = Some(WriterError::PendingFull { limit })
+                }
+                Err(e) => report.bad.push(e),
+            }
+        }
+        report
+    }
+
+    fn vote(&mut self, order: SignedOrder, now: Timestamp) -> Result<Vote, VoteFailure> {
+        let (member, seq) = (order.order.member, order.order.member_seq);
+        let store = self.ledger.store_mut();
+        let prior = store.vote(&member, seq).map_err(WriterError::from)?;
+        let prior_id = prior.as_ref().map(|v| v.order_id);
+        match (
+            check_vote(&self.genesis, &**store, &order, now, prior_id.as_ref()),
+            prior,
+        ) {
+            (Ok(VoteDecision::Again { .. }), Some(v)) => Ok(v),
+            // "New", or "again" with nothing stored (which the rule never says): sign and store.
+            (Ok(VoteDecision::New { order_id } | VoteDecision::Again { order_id }), _) => {
+                let v = Vote::sign(order_id, &self.keypair);
+                // Durable before it leaves this node (the reply waits for the group's sync): a
+                // restart must never let us vote twice.
+                Ok(store
+                    .put_vote_synced(&member, seq, &v)
+                    .map_err(WriterError::from)?)
+            }
+            (Err(VoteError::Refused(r)), _) => Err(VoteFailure::Refused(r)),
+            (Err(VoteError::Store(e)), _) => Err(WriterError::from(e).into()),
+        }
+    }
+}
