@@ -110,30 +110,7 @@ pub fn select_candidates(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::crypto::{Keypair, PublicKey};
-    use crate::record::{Epoch, MemberId, PartnerId};
-    use crate::state::Spend;
-
-    fn spent(epoch: Epoch, points: Points) -> Spend {
-        Spend {
-            epoch,
-            redeemer: PartnerId(PublicKey([2; 32])),
-            points,
-        }
-    }
-
-    fn lot(id: u8, points: Points, remaining: Points, expires_at: Timestamp) -> Lot {
-        Lot {
-            id: Hash([id; 32]),
-            issuer: PartnerId(PublicKey([1; 32])),
-            member: MemberId(Keypair::generate().public()),
-            points,
-            remaining,
-            expires_at,
-            issued_epoch: 0,
-            spends: vec![spent(2, points - remaining)],
-        }
-    }
+    use crate::test_util::test_lot as lot;
 
     #[test]
     fn selection_expiring_first() {

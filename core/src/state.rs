@@ -189,28 +189,7 @@ impl Balance {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::crypto::{Keypair, PublicKey};
-
-    fn spent(epoch: Epoch, points: Points) -> Spend {
-        Spend {
-            epoch,
-            redeemer: PartnerId(PublicKey([2; 32])),
-            points,
-        }
-    }
-
-    fn lot(id: u8, points: Points, remaining: Points, expires_at: Timestamp) -> Lot {
-        Lot {
-            id: Hash([id; 32]),
-            issuer: PartnerId(PublicKey([1; 32])),
-            member: MemberId(Keypair::generate().public()),
-            points,
-            remaining,
-            expires_at,
-            issued_epoch: 0,
-            spends: vec![spent(2, points - remaining)],
-        }
-    }
+    use crate::test_util::{test_lot as lot, test_spend as spent};
 
     #[test]
     fn remainder_by_epoch() {

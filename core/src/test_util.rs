@@ -17,7 +17,10 @@
 use crate::crypto::{Keypair, PublicKey};
 use crate::genesis::{Genesis, GenesisPartner, PointValue};
 use crate::hash::Hash;
-use crate::record::{LotSpend, MemberId, PartnerId, Points, RedeemOrder, SignedOrder, Timestamp};
+use crate::record::{
+    Epoch, LotSpend, MemberId, PartnerId, Points, RedeemOrder, SignedOrder, Timestamp,
+};
+use crate::state::{Lot, Spend};
 use crate::settlement::{compute_statement, EpochActivity, Redemption, SettlementStatement};
 use std::collections::BTreeMap;
 
@@ -58,6 +61,31 @@ pub fn genesis_for(keys: &[PublicKey]) -> Genesis {
         currency: "EUR".into(),
         fee_bps: 0,
         max_clock_skew_secs: 300,
+    }
+}
+
+/// A lot of `points` with `remaining` left (the difference spent at partner key `[2; 32]` in epoch
+/// 2), expiring at `expires_at`, issued by partner key `[1; 32]` to a fresh member; its id is
+/// `[id; 32]`.
+pub fn test_lot(id: u8, points: Points, remaining: Points, expires_at: Timestamp) -> Lot {
+    Lot {
+        id: Hash([id; 32]),
+        issuer: PartnerId(PublicKey([1; 32])),
+        member: MemberId(Keypair::generate().public()),
+        points,
+        remaining,
+        expires_at,
+        issued_epoch: 0,
+        spends: vec![test_spend(2, points.saturating_sub(remaining))],
+    }
+}
+
+/// A spend of `points` in `epoch` at partner key `[2; 32]`.
+pub fn test_spend(epoch: Epoch, points: Points) -> Spend {
+    Spend {
+        epoch,
+        redeemer: PartnerId(PublicKey([2; 32])),
+        points,
     }
 }
 

@@ -43,14 +43,8 @@ pub fn net_positions(
         .collect()
 }
 
-/// Multilateral netting: transfers that settle every net position exactly, at most n − 1 of them,
-/// none of zero amount, always from a net debtor to a net creditor.
-///
-/// Greedy and deterministic: the largest debtor pays the largest creditor the smaller of the two
-/// amounts; ties go to the partner listed first. Fails if `net` does not have one entry per partner
-/// or does not sum to zero (such positions cannot be settled).
-pub fn netting(partners: &[PartnerId], net: &[i64]) -> Result<Vec<Transfer>, SettlementError> {
-    check_len("net positions", partners.len(), net.len())?;
+/// Net positions that do not sum to exactly zero cannot be settled.
+pub(super) fn check_net_sum(net: &[i64]) -> Result<(), SettlementError> {
     let sum = net
         .iter()
         .map(|&v| i128::from(v))
@@ -59,6 +53,18 @@ pub fn netting(partners: &[PartnerId], net: &[i64]) -> Result<Vec<Transfer>, Set
     if sum != 0 {
         return Err(SettlementError::NetSumNonZero { sum });
     }
+    Ok(())
+}
+
+/// Multilateral netting: transfers that settle every net position exactly, at most n − 1 of them,
+/// none of zero amount, always from a net debtor to a net creditor.
+///
+/// Greedy and deterministic: the largest debtor pays the largest creditor the smaller of the two
+/// amounts; ties go to the partner listed first. Fails if `net` does not have one entry per partner
+/// or does not sum to zero (such positions cannot be settled).
+pub fn netting(partners: &[PartnerId], net: &[i64]) -> Result<Vec<Transfer>, SettlementError> {
+    check_len("net positions", partners.len(), net.len())?;
+    check_net_sum(net)?;
     let mut balance: Vec<(PartnerId, i128)> = partners
         .iter()
         .zip(net)

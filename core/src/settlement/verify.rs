@@ -3,7 +3,7 @@
 //! half: recompute it and compare hashes.
 
 use super::compute::carry_forward;
-use super::netting::net_positions;
+use super::netting::{check_net_sum, net_positions};
 use super::{
     cell_money, check_distinct, check_len, check_parameters, SettlementError, SettlementStatement,
 };
@@ -92,15 +92,7 @@ fn check_net(s: &SettlementStatement) -> Result<(), SettlementError> {
             });
         }
     }
-    let sum = s
-        .net
-        .iter()
-        .map(|&v| i128::from(v))
-        .try_fold(0i128, i128::checked_add)
-        .unwrap_or(i128::MAX);
-    if sum != 0 {
-        return Err(SettlementError::NetSumNonZero { sum });
-    }
+    check_net_sum(&s.net)?;
 
     Ok(())
 }
