@@ -11,5 +11,5 @@ cd "$(dirname "$0")/.."
 . scripts/lib/setup.sh
 
 ensure_system_packages
-build_binaries
+build_chaos
 exec target/debug/coalition-chaos "$@"

@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 . scripts/lib/setup.sh
 
 ensure_system_packages
-build_binaries
+build_node_and_cli
 
 BIN="$PWD/target/debug"
 coalition() { "$BIN/coalition" "$@"; }

@@ -1,19 +1,33 @@
 #!/usr/bin/env bash
-# The whole test suite, from a fresh clone: installs what is missing, builds once, runs every test.
-#   scripts/test.sh            # everything
-#   scripts/test.sh -p coalition-core   # extra arguments go to `cargo test`
+# The whole test suite, from a fresh clone: installs what is missing, checks formatting and lints,
+# builds every binary and test once, runs every test, then a short chaos run.
+#   scripts/test.sh                      # everything
+#   scripts/test.sh -p coalition-core    # extra arguments go to `cargo test` (no chaos run)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib/setup.sh
 
 ensure_system_packages
-build_binaries
+
+say "checking formatting (cargo fmt --check)"
+cargo fmt --all -- --check
 
 say "checking that coalition-core stays pure (no tokio, rocksdb or libp2p)"
 if cargo tree --locked -p coalition-core -e normal --prefix none | grep -E '^(tokio|rocksdb|librocksdb-sys|libp2p)[ -]'; then
   echo "coalition-core depends on I/O crates (above); it must not" >&2
   exit 1
 fi
+
+announce_first_build
+# One build of every test target; it builds the binaries the end-to-end tests drive
+# (coalition-node, coalition, coalition-chaos) with the same features, so nothing is built twice.
+say "building every binary and test"
+with_progress debug cargo test --locked --workspace --no-run
+
+# Lints need a check build of their own (clippy type-checks the workspace again, reusing the
+# dependencies' build scripts, RocksDB's C++ included).
+say "linting (cargo clippy -D warnings)"
+with_progress debug cargo clippy --locked --workspace --all-targets -- -D warnings
 
 say "running tests"
 cargo test --locked --workspace "$@"
