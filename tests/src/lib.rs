@@ -9,9 +9,11 @@ use anyhow::{bail, Context, Result};
 use coalition_client::types::{LogHeadInfo, Status};
 use coalition_client::{Client, ClientError, NodeConfig};
 use coalition_core::record::PartnerId;
+use std::collections::BTreeSet;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 /// Where the workspace's binaries are: `COALITION_BIN_DIR`, else next to the running executable
@@ -74,9 +76,15 @@ fn ephemeral_port_range() -> (u32, u32) {
         .unwrap_or((32_768, 60_999))
 }
 
+/// Ports this process has handed out. The end-to-end tests run as parallel threads of one process,
+/// and a cluster's ports stay free (so a probe by another thread would find them free) until its
+/// nodes bind them; a port is handed out at most once per process.
+static HANDED_OUT: Mutex<BTreeSet<u32>> = Mutex::new(BTreeSet::new());
+
 /// Finds `count` consecutive free TCP ports on 127.0.0.1, outside the ephemeral port range when there
 /// is room: a node that is stopped and restarted must get its ports back, and an outgoing connection
-/// (of any process) that picks a stopped node's port as its source port would hold it.
+/// (of any process) that picks a stopped node's port as its source port would hold it. No port is
+/// returned twice within one process.
 pub fn free_port_range(count: u16) -> u16 {
     let count32 = u32::from(count);
     let (eph_lo, eph_hi) = ephemeral_port_range();
@@ -96,12 +104,16 @@ pub fn free_port_range(count: u16) -> u16 {
             .unwrap_or(0);
     let span = u64::from(end.saturating_sub(start).saturating_sub(count32).max(1));
     let mut base = start + (seed % span) as u32;
+    let mut handed_out = HANDED_OUT.lock().unwrap_or_else(|e| e.into_inner());
     loop {
-        let listeners: Vec<_> = (0..count32)
-            .map_while(|i| TcpListener::bind(("127.0.0.1", (base + i) as u16)).ok())
-            .collect();
-        if listeners.len() == count as usize {
-            return base as u16;
+        if !(base..base + count32).any(|p| handed_out.contains(&p)) {
+            let listeners: Vec<_> = (0..count32)
+                .map_while(|i| TcpListener::bind(("127.0.0.1", (base + i) as u16)).ok())
+                .collect();
+            if listeners.len() == count as usize {
+                handed_out.extend(base..base + count32);
+                return base as u16;
+            }
         }
         base = if base + 2 * count32 + 7 >= end {
             start
@@ -301,10 +313,7 @@ impl Cluster {
     pub fn cli_json(&self, i: usize, args: &[&str]) -> Result<serde_json::Value> {
         let mut a = vec!["--json"];
         a.extend_from_slice(args);
-        let out = self.cli(i, &a)?;
-        check_output(&args.join(" "), &out)?;
-        serde_json::from_slice(&out.stdout)
-            .with_context(|| format!("parsing JSON of `{}`", args.join(" ")))
+        json_output(&args.join(" "), &self.cli(i, &a)?)
     }
 
     /// Runs the `coalition` CLI against node `i` with its token and the wallet passphrase `pass` in
@@ -328,10 +337,7 @@ impl Cluster {
     pub fn wallet_json(&self, i: usize, pass: &str, args: &[&str]) -> Result<serde_json::Value> {
         let mut a = vec!["--json"];
         a.extend_from_slice(args);
-        let out = self.wallet_cli(i, pass, &a)?;
-        check_output(&args.join(" "), &out)?;
-        serde_json::from_slice(&out.stdout)
-            .with_context(|| format!("parsing JSON of `{}`", args.join(" ")))
+        json_output(&args.join(" "), &self.wallet_cli(i, pass, &a)?)
     }
 
     /// Node `i`'s status.
@@ -392,6 +398,17 @@ impl Cluster {
                 Ok(first)
             },
         )
+    }
+
+    /// Waits until node `i` reports `epoch` (or a later one) as its last sealed epoch.
+    pub fn wait_sealed(&self, i: usize, epoch: u64, timeout: Duration) -> Result<()> {
+        wait_for(&format!("node {i} to seal epoch {epoch}"), timeout, || {
+            Ok(self
+                .status(i)?
+                .last_sealed_epoch
+                .filter(|e| *e >= epoch)
+                .map(|_| ()))
+        })
     }
 
     /// The partner id of node `i` (from its key file).
@@ -492,6 +509,12 @@ pub fn check_output(what: &str, out: &Output) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// Requires `coalition {what}` to have succeeded (as [`check_output`]) and parses its stdout as JSON.
+pub fn json_output(what: &str, out: &Output) -> Result<serde_json::Value> {
+    check_output(what, out)?;
+    serde_json::from_slice(&out.stdout).with_context(|| format!("parsing the JSON of `{what}`"))
 }
 
 /// The comparable part of log heads: (partner, size, root) of every log.

@@ -12,6 +12,7 @@ use anyhow::{bail, Context, Result};
 use coalition_client::order::{order_token, select_lots};
 use coalition_client::types::{HistoryKind, IssueRequest};
 use coalition_client::Client;
+use coalition_core::clock::{Clock as _, SystemClock};
 use coalition_core::crypto::Keypair;
 use coalition_core::hash::Hash;
 use coalition_core::record::{MemberId, PartnerId, RedeemOrder};
@@ -67,13 +68,6 @@ struct Shared {
     stop: AtomicBool,
 }
 
-fn now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
-
 fn client(s: &Shared, i: usize) -> Client {
     Client::new(&s.urls[i], Some(s.tokens[i].clone()))
 }
@@ -89,7 +83,7 @@ fn order(
 ) -> Result<(String, Hash)> {
     let member = MemberId(key.public());
     let b = client(s, from).balance(&member)?;
-    let t = now();
+    let t = SystemClock.now();
     let lots = select_lots(&b.lots, points, t)?;
     let signed = RedeemOrder {
         member,
@@ -222,7 +216,7 @@ struct Args {
 fn args() -> Result<Args> {
     let mut a = Args {
         duration: 60,
-        seed: now(),
+        seed: SystemClock.now(),
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -411,17 +405,7 @@ fn check(cluster: &Cluster, s: &Shared, members: &[MemberId]) -> Result<Vec<Stri
     // Sealing catches up: every node seals the epoch that was current when the workload stopped.
     let target = cluster.client(0).status()?.current_epoch;
     for i in 0..NODES {
-        let sealed = wait_for(
-            &format!("node {i} to seal epoch {target}"),
-            Duration::from_secs(EPOCH_SECS * 12),
-            || {
-                Ok(cluster
-                    .client(i)
-                    .status()?
-                    .last_sealed_epoch
-                    .filter(|e| *e >= target))
-            },
-        );
+        let sealed = cluster.wait_sealed(i, target, Duration::from_secs(EPOCH_SECS * 12));
         if let Err(e) = sealed {
             v.push(format!("{e:#}"));
         }

@@ -1,4 +1,4 @@
-//! The command-line contract of `/work/shared/INTERFACE.md`, command by command, against one live
+//! The command-line contract of `docs/cli-contract.md`, command by command, against one live
 //! 4-node coalition (epoch 3 s): for every command that needs a node, the human form succeeds and
 //! says something sensible, the `--json` form prints exactly one JSON object with the expected fields
 //! (and nothing on stderr), and its error paths exit non-zero (1 refused/failed, 2 usage) with exactly
@@ -8,7 +8,9 @@
 //!
 //! Nothing sleeps a fixed time: replication and sealing are awaited by polling with a deadline.
 
+use crate::EPOCH_SECS;
 use anyhow::{ensure, Context, Result};
+use coalition_core::clock::{Clock as _, SystemClock};
 use coalition_core::genesis::Genesis;
 use coalition_tests::{bin, wait_for, Cluster};
 use serde_json::Value;
@@ -17,7 +19,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-const EPOCH_SECS: u64 = 3;
 const PASS: &str = "cli contract passphrase";
 /// Replication between nodes on loopback.
 const REPLICATE: Duration = Duration::from_secs(20);
@@ -190,13 +191,6 @@ fn dead_url() -> String {
     format!("http://127.0.0.1:{port}")
 }
 
-fn now_secs() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
-
 fn s(v: &Value, field: &str) -> Result<String> {
     v.pointer(&format!("/{field}"))
         .and_then(Value::as_str)
@@ -305,7 +299,7 @@ impl Coverage {
     }
 }
 
-/// Every command of INTERFACE.md that needs a live node.
+/// Every command of the contract (`docs/cli-contract.md`) that needs a live node.
 const LIVE_COMMANDS: &[&str] = &[
     "status",
     "member balance",
@@ -356,10 +350,6 @@ impl Walk<'_> {
         self.dir.join(name).to_string_lossy().to_string()
     }
 
-    fn status(&self, i: usize) -> Result<coalition_client::types::Status> {
-        Ok(self.c.client(i).status()?)
-    }
-
     /// Waits until node `i` reports `member` with `available` points and `next_seq`.
     fn wait_balance(&self, i: usize, member: &str, available: u64, next_seq: u64) -> Result<()> {
         let id = member.parse()?;
@@ -376,17 +366,8 @@ impl Walk<'_> {
     /// Waits until every node has sealed `epoch`.
     fn wait_sealed_everywhere(&self, epoch: u64) -> Result<()> {
         for i in 0..self.c.nodes.len() {
-            wait_for(
-                &format!("node {i} to seal epoch {epoch}"),
-                Duration::from_secs(EPOCH_SECS * 10),
-                || {
-                    Ok(self
-                        .status(i)?
-                        .last_sealed_epoch
-                        .filter(|e| *e >= epoch)
-                        .map(|_| ()))
-                },
-            )?;
+            self.c
+                .wait_sealed(i, epoch, Duration::from_secs(EPOCH_SECS * 10))?;
         }
         Ok(())
     }
@@ -425,7 +406,7 @@ fn walk(c: &Cluster) -> Result<()> {
             &format!("node {i} to connect to every peer"),
             Duration::from_secs(30),
             || {
-                let s = w.status(i)?;
+                let s = w.c.status(i)?;
                 Ok((s.peers.len() == 3 && s.peers.iter().all(|p| p.connected)).then_some(()))
             },
         )?;
@@ -455,9 +436,9 @@ fn walk(c: &Cluster) -> Result<()> {
     let signed_orders = sign_and_submit(&mut w, &bob_w, &bob)?;
 
     // Everything so far is in epochs up to the current one; wait until every node has sealed it.
-    let active = w.status(0)?.current_epoch;
+    let active = w.c.status(0)?.current_epoch;
     w.wait_sealed_everywhere(active)?;
-    let sealed = w.status(0)?.last_sealed_epoch.context("sealed")?;
+    let sealed = w.c.status(0)?.last_sealed_epoch.context("sealed")?;
     eprintln!("activity up to epoch {active}; every node has sealed epoch {sealed}");
 
     settlement_show(&mut w, sealed, 120 + 80 + 50 + 7, 30 + 20 + 10 + 15)?;
@@ -479,12 +460,12 @@ fn walk(c: &Cluster) -> Result<()> {
 /// Right after start, nothing may be sealed yet: the commands that default to the last sealed epoch
 /// must say so. Sealing can race the command; then the command must succeed on a sealed epoch.
 fn before_anything_is_sealed(w: &mut Walk) -> Result<()> {
-    let before = w.status(0)?.last_sealed_epoch;
+    let before = w.c.status(0)?.last_sealed_epoch;
     let show = w.at(0, &["settlement", "show"])?;
     let export_path = w.path("too-early.export");
     let export = w.at(0, &["audit", "export", "--out", &export_path])?;
     let verify = w.at(0, &["audit", "verify"])?;
-    let after = w.status(0)?.last_sealed_epoch;
+    let after = w.c.status(0)?.last_sealed_epoch;
     eprintln!("before anything is sealed: last sealed {before:?} .. {after:?}");
     if before.is_none() {
         if show.code == Some(0) {
@@ -604,7 +585,7 @@ fn status(w: &mut Walk) -> Result<()> {
         );
     }
     ensure!(
-        u(&v, "current_epoch")? >= w.genesis.epoch_at(now_secs()).saturating_sub(1),
+        u(&v, "current_epoch")? >= w.genesis.epoch_at(SystemClock.now()).saturating_sub(1),
         "current epoch: {v}"
     );
     ensure!(
@@ -625,7 +606,7 @@ fn status(w: &mut Walk) -> Result<()> {
 /// Issues alice 120 at partner 0 (human), 80 at partner 1 (JSON), 7 at partner 3 with the default
 /// lifetime, bob 50 at partner 2; returns alice's lot ids in that order.
 fn partner_issue(w: &mut Walk, alice: &str, bob: &str) -> Result<Vec<String>> {
-    let t0 = now_secs();
+    let t0 = SystemClock.now();
     let text = w
         .at(
             0,
@@ -656,7 +637,7 @@ fn partner_issue(w: &mut Walk, alice: &str, bob: &str) -> Result<Vec<String>> {
     ensure!(is_hex(&lot0, 64), "lot id {lot0:?}");
     let expires = rfc3339_secs(field_line(&text, "expires")?)?;
     ensure!(
-        (t0 + 30 * 86_400..=now_secs() + 30 * 86_400 + 1).contains(&expires),
+        (t0 + 30 * 86_400..=SystemClock.now() + 30 * 86_400 + 1).contains(&expires),
         "expiry {expires} is not 30 days after {t0}"
     );
     ensure!(
@@ -665,7 +646,7 @@ fn partner_issue(w: &mut Walk, alice: &str, bob: &str) -> Result<Vec<String>> {
     );
     w.cov.human("partner issue");
 
-    let t1 = now_secs();
+    let t1 = SystemClock.now();
     let v = w
         .at(
             1,
@@ -691,7 +672,7 @@ fn partner_issue(w: &mut Walk, alice: &str, bob: &str) -> Result<Vec<String>> {
             "entry/seq",
             "entry/entry_id",
         ])?;
-    let t2 = now_secs();
+    let t2 = SystemClock.now();
     ensure!(u(&v, "points")? == 80, "points: {v}");
     let exp = u(&v, "expires_at")?;
     ensure!(
@@ -716,7 +697,7 @@ fn partner_issue(w: &mut Walk, alice: &str, bob: &str) -> Result<Vec<String>> {
         )?
         .json(&["lot", "expires_at"])?;
     ensure!(
-        u(&v, "expires_at")? > now_secs() + 60,
+        u(&v, "expires_at")? > SystemClock.now() + 60,
         "the default lifetime is under a minute: {v}"
     );
     let lot3 = s(&v, "lot")?;
@@ -1542,7 +1523,7 @@ fn settlement_show(w: &mut Walk, sealed: u64, issued: u64, redeemed: u64) -> Res
     );
     w.cov.json("settlement show");
 
-    let future = (w.status(0)?.current_epoch + 1000).to_string();
+    let future = (w.c.status(0)?.current_epoch + 1000).to_string();
     w.at(0, &["settlement", "show", "--epoch", &future])?
         .fails(1, "has not been settled yet")?;
     w.at(0, &["--json", "settlement", "show", "--epoch", &future])?
@@ -1609,7 +1590,7 @@ fn audit_export(w: &mut Walk, sealed: u64) -> Result<PathBuf> {
     w.at(0, &["audit", "export", "--out", &a, "--epoch", &e])?
         .fails(1, "already exists")?;
     let never = w.path("never.export");
-    let future = (w.status(0)?.current_epoch + 1000).to_string();
+    let future = (w.c.status(0)?.current_epoch + 1000).to_string();
     w.at(
         0,
         &[
@@ -1769,7 +1750,7 @@ fn audit_verify(w: &mut Walk, export: &Path, sealed: u64) -> Result<()> {
         &not_genesis,
     ])?
     .fails(1, "is not a genesis file")?;
-    let future = (w.status(0)?.current_epoch + 1000).to_string();
+    let future = (w.c.status(0)?.current_epoch + 1000).to_string();
     w.at(0, &["audit", "verify", "--epoch", &future])?
         .fails(1, "is not sealed yet")?;
     run(Some(&dead_url()), None, None, &["audit", "verify"])?.fails(1, "cannot reach node")?;
@@ -1909,7 +1890,7 @@ fn audit_prove(
                 Ok(((ms - genesis_ms) % epoch_ms < 1000).then_some(()))
             },
         )?;
-        let epoch = w.genesis.epoch_at(now_secs());
+        let epoch = w.genesis.epoch_at(SystemClock.now());
         let fresh = w
             .at(
                 0,
@@ -1921,7 +1902,7 @@ fn audit_prove(
         let early = w.at(0, &["audit", "prove", "--record", &s(&fresh, "lot")?])?;
         if early.code == Some(0)
             && attempts < 3
-            && w.status(0)?.last_sealed_epoch.is_some_and(|e| e >= epoch)
+            && w.c.status(0)?.last_sealed_epoch.is_some_and(|e| e >= epoch)
         {
             eprintln!(
                 "epoch {epoch} was sealed before its record could be proved early; trying again"
@@ -2312,7 +2293,7 @@ fn offline_audit_and_order_errors() -> Result<()> {
             lot: coalition_core::hash::Hash([7; 32]),
             points: 5,
         }],
-        time: now_secs(),
+        time: SystemClock.now(),
     }
     .sign(&key);
     let good = coalition_client::order::order_token(&order);

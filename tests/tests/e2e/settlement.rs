@@ -4,15 +4,15 @@
 //! single-byte changes; a record's inclusion proof verifies offline and fails when changed; a
 //! partner that is down delays sealing, and sealing completes when it returns.
 
+use crate::{ALL, EPOCH_SECS};
 use anyhow::{bail, Context, Result};
 use coalition_core::encoding::encode;
 use coalition_core::hash::Hash;
-use coalition_tests::{bin, check_output, wait_for, Cluster};
+use coalition_tests::{bin, check_output, json_output, wait_for, Cluster};
 use std::path::Path;
 use std::process::{Command, Output};
 use std::time::Duration;
 
-const EPOCH_SECS: u64 = 3;
 const PASS: &str = "settlement test passphrase";
 
 /// Runs `coalition` with a wallet passphrase, against `node`.
@@ -28,56 +28,24 @@ fn wallet_cli(node: &str, args: &[&str]) -> Result<Output> {
         .context("running coalition")
 }
 
-fn json_of(what: &str, out: &Output) -> Result<serde_json::Value> {
-    check_output(what, out)?;
-    serde_json::from_slice(&out.stdout).with_context(|| format!("parsing the JSON of {what}"))
-}
-
-fn status(c: &Cluster, i: usize) -> Result<coalition_client::types::Status> {
-    Ok(c.client(i).status()?)
-}
-
-fn wait_connected(c: &Cluster) -> Result<()> {
-    for i in 0..c.nodes.len() {
-        wait_for(
-            &format!("node {i} to see every partner"),
-            Duration::from_secs(30),
-            || {
-                let s = status(c, i)?;
-                Ok(s.peers.iter().all(|p| p.connected).then_some(()))
-            },
-        )?;
-    }
-    Ok(())
-}
-
 fn wait_epoch_after(c: &Cluster, epoch: u64) -> Result<u64> {
     wait_for(
         "the next epoch",
         Duration::from_secs(EPOCH_SECS * 4),
         || {
-            let e = status(c, 0)?.current_epoch;
+            let e = c.status(0)?.current_epoch;
             Ok((e > epoch).then_some(e))
         },
     )
 }
 
-fn wait_sealed(c: &Cluster, i: usize, epoch: u64, timeout: Duration) -> Result<()> {
-    wait_for(&format!("node {i} to seal epoch {epoch}"), timeout, || {
-        Ok(status(c, i)?
-            .last_sealed_epoch
-            .filter(|e| *e >= epoch)
-            .map(|_| ()))
-    })
-}
-
 #[test]
 fn epochs_seal_identically_settle_and_audit() -> Result<()> {
     let mut c = Cluster::start(4, EPOCH_SECS)?;
-    wait_connected(&c)?;
+    c.wait_connected(&ALL, Duration::from_secs(30))?;
     let dir = c.dir.path().to_path_buf();
     let genesis = c.genesis_path.to_string_lossy().to_string();
-    let names: Vec<String> = status(&c, 0)?.logs.iter().map(|l| l.name.clone()).collect();
+    let names: Vec<String> = c.status(0)?.logs.iter().map(|l| l.name.clone()).collect();
 
     // Three members, each with a wallet.
     let mut members = Vec::new();
@@ -86,7 +54,7 @@ fn epochs_seal_identically_settle_and_audit() -> Result<()> {
             .join(format!("m{m}.wallet"))
             .to_string_lossy()
             .to_string();
-        let v = json_of(
+        let v = json_output(
             "member new",
             &wallet_cli(&c.url(0), &["--json", "member", "new", "--wallet", &w])?,
         )?;
@@ -98,12 +66,12 @@ fn epochs_seal_identically_settle_and_audit() -> Result<()> {
     let mut issued = 0u64;
     let mut redeemed = 0u64;
     let mut orders: Vec<Hash> = Vec::new();
-    let mut epoch = status(&c, 0)?.current_epoch;
+    let mut epoch = c.status(0)?.current_epoch;
     // An entry belongs to its log's open epoch, which trails the clock until the log's close is
     // appended: activity can land in the earliest epoch any log is still open in.
     let mut first_epoch = epoch;
     for i in 0..4 {
-        for l in status(&c, i)?.logs {
+        for l in c.status(i)?.logs {
             first_epoch = first_epoch.min(l.open_epoch);
         }
     }
@@ -131,7 +99,7 @@ fn epochs_seal_identically_settle_and_audit() -> Result<()> {
             })?;
             let points = 25 + m as u64 + round;
             let pts = points.to_string();
-            let v = json_of(
+            let v = json_output(
                 "member redeem",
                 &wallet_cli(
                     &c.url(at),
@@ -149,7 +117,7 @@ fn epochs_seal_identically_settle_and_audit() -> Result<()> {
 
     // Every node seals every epoch up to the last active one.
     for i in 0..4 {
-        wait_sealed(&c, i, last_active, Duration::from_secs(EPOCH_SECS * 10))?;
+        c.wait_sealed(i, last_active, Duration::from_secs(EPOCH_SECS * 10))?;
     }
 
     // Byte-identical checkpoints and statements everywhere; the money adds up.
@@ -281,12 +249,12 @@ fn epochs_seal_identically_settle_and_audit() -> Result<()> {
     // A partner that is down delays sealing and is named; when it returns, sealing completes.
     let down = 3;
     c.stop(down)?;
-    let stopped_in = status(&c, 0)?.current_epoch;
+    let stopped_in = c.status(0)?.current_epoch;
     let awaited = wait_for(
         "status to name the partner that is down",
         Duration::from_secs(EPOCH_SECS * 6),
         || {
-            let s = status(&c, 0)?;
+            let s = c.status(0)?;
             Ok(s.awaiting
                 .contains(&names[down])
                 .then_some(s.last_sealed_epoch))
@@ -297,10 +265,9 @@ fn epochs_seal_identically_settle_and_audit() -> Result<()> {
         "an epoch the stopped partner never closed was sealed"
     );
     c.restart(down)?;
-    let next = status(&c, 0)?.current_epoch;
+    let next = c.status(0)?.current_epoch;
     for i in 0..4 {
-        wait_sealed(
-            &c,
+        c.wait_sealed(
             i,
             next.saturating_sub(1).max(stopped_in),
             Duration::from_secs(EPOCH_SECS * 15),

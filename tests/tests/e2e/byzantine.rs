@@ -7,10 +7,12 @@
 //! proof) and the honest nodes keep serving, sealing and passing the audit.
 //! (Malformed and oversize frames, and keys outside the genesis, are covered in node/tests/p2p.rs.)
 
+use crate::EPOCH_SECS;
 use anyhow::{bail, Context, Result};
 use coalition_client::order::{order_token, select_lots};
 use coalition_client::types::IssueRequest;
 use coalition_client::KeyFile;
+use coalition_core::clock::{Clock as _, SystemClock};
 use coalition_core::crypto::Keypair;
 use coalition_core::genesis::Genesis;
 use coalition_core::hash::Hash;
@@ -24,15 +26,7 @@ use coalition_tests::{check_output, logged, wait_for, Cluster};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-const EPOCH_SECS: u64 = 3;
 const BYZ: usize = 3;
-
-fn now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
 
 fn key_of(cluster: &Cluster, i: usize) -> Result<Keypair> {
     let node = &cluster.nodes[i];
@@ -78,7 +72,9 @@ impl ByzLog {
             seq: self.entries.len() as u64,
             prev: self.entries.last().map(|e| e.id()).unwrap_or(Hash::ZERO),
             epoch: self.open_epoch,
-            time: now().max(self.entries.last().map(|e| e.entry.time).unwrap_or(0)),
+            time: SystemClock
+                .now()
+                .max(self.entries.last().map(|e| e.entry.time).unwrap_or(0)),
             record,
         }
         .sign(&self.key)
@@ -221,7 +217,7 @@ fn start_byzantine(cluster: &Cluster, genesis: Genesis) -> Result<Byzantine> {
             tokio::time::sleep(Duration::from_millis(200)).await;
             let close = {
                 let Ok(mut l) = closer.lock() else { break };
-                if l.hold_closes || now() < l.genesis.epoch_end(l.open_epoch) {
+                if l.hold_closes || SystemClock.now() < l.genesis.epoch_end(l.open_epoch) {
                     None
                 } else {
                     let epoch = l.open_epoch;
@@ -320,8 +316,8 @@ fn honest_business(cluster: &Cluster, partners: &[PartnerId]) -> Result<()> {
         member_seq: b.next_seq,
         redeemer: partners[1],
         points: 20,
-        lots: select_lots(&b.lots, 20, now())?,
-        time: now(),
+        lots: select_lots(&b.lots, 20, SystemClock.now())?,
+        time: SystemClock.now(),
     }
     .sign(&member);
     cluster
@@ -378,9 +374,9 @@ fn misdeeds(c: &mut Cluster) -> Result<()> {
         issuer: me,
         member: m,
         points: 100,
-        expires_at: now() + 3600,
+        expires_at: SystemClock.now() + 3600,
         reference: reference_hash("byz 1"),
-        time: now(),
+        time: SystemClock.now(),
     };
     let lot = issue.id();
     byz.append(Record::Issue(issue))?;
@@ -402,7 +398,7 @@ fn misdeeds(c: &mut Cluster) -> Result<()> {
             redeemer: me,
             points,
             lots: vec![LotSpend { lot, points }],
-            time: now(),
+            time: SystemClock.now(),
         }
         .sign(signer)
     };
@@ -414,9 +410,9 @@ fn misdeeds(c: &mut Cluster) -> Result<()> {
         issuer: me,
         member: m,
         points: 5,
-        expires_at: now() + 60,
+        expires_at: SystemClock.now() + 60,
         reference: reference_hash("x"),
-        time: now(),
+        time: SystemClock.now(),
     }));
     broken.entry.prev = Hash([7; 32]);
     let broken = SignedEntry {
@@ -500,26 +496,16 @@ fn misdeeds(c: &mut Cluster) -> Result<()> {
     honest_business(c, &partners)?;
     let epoch = c.client(0).status()?.current_epoch;
     for i in 0..BYZ {
-        wait_for(
-            &format!("node {i} to seal epoch {epoch}"),
-            Duration::from_secs(EPOCH_SECS * 10),
-            || {
-                Ok(c.client(i)
-                    .status()?
-                    .last_sealed_epoch
-                    .filter(|e| *e >= epoch)
-                    .map(|_| ()))
-            },
-        )?;
+        c.wait_sealed(i, epoch, Duration::from_secs(EPOCH_SECS * 10))?;
     }
     // An issue placed in an epoch that is already sealed is refused.
     let late = Record::Issue(Issue {
         issuer: me,
         member: m,
         points: 9,
-        expires_at: now() + 60,
+        expires_at: SystemClock.now() + 60,
         reference: reference_hash("late"),
-        time: now(),
+        time: SystemClock.now(),
     });
     let marks = log_marks(c)?;
     byz.set_bait(Some((late, Some(0))));
@@ -534,17 +520,17 @@ fn misdeeds(c: &mut Cluster) -> Result<()> {
         issuer: me,
         member: m,
         points: 1,
-        expires_at: now() + 60,
+        expires_at: SystemClock.now() + 60,
         reference: reference_hash("a"),
-        time: now(),
+        time: SystemClock.now(),
     }));
     let b = byz.next(Record::Issue(Issue {
         issuer: me,
         member: m,
         points: 2,
-        expires_at: now() + 60,
+        expires_at: SystemClock.now() + 60,
         reference: reference_hash("b"),
-        time: now(),
+        time: SystemClock.now(),
     }));
     byz.publish(a.clone())?;
     byz.publish(b)?;
@@ -569,9 +555,9 @@ fn misdeeds(c: &mut Cluster) -> Result<()> {
         issuer: me,
         member: m,
         points: 500,
-        expires_at: now() + 60,
+        expires_at: SystemClock.now() + 60,
         reference: reference_hash("after"),
-        time: now(),
+        time: SystemClock.now(),
     }))?;
     honest_business(c, &partners)?;
     for i in 0..BYZ {

@@ -10,13 +10,15 @@
 //!   "no quorum: 2 of 3 votes" within a bounded time and nothing changes.
 //!
 //! Certificates with duplicate or non-partner votes cannot be submitted through any public path (the
-//! API takes member-signed orders, not certificates); tests/tests/byzantine.rs sends them over the wire.
+//! API takes member-signed orders, not certificates); the `byzantine` module sends them over the wire.
 
+use crate::{ALL, LONG_EPOCH_SECS};
 use anyhow::{bail, ensure, Context, Result};
 use coalition_client::order::order_token;
 use coalition_client::types::{Balance, History, HistoryKind, IssueRequest, RedeemResponse};
 use coalition_client::ClientError;
 use coalition_core::cert::verify_cert;
+use coalition_core::clock::{Clock as _, SystemClock};
 use coalition_core::crypto::Keypair;
 use coalition_core::encoding::decode;
 use coalition_core::hash::Hash;
@@ -28,19 +30,9 @@ use std::collections::BTreeMap;
 use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
-/// Epochs long enough that no `EpochClose` lands during a test: log heads move only when we act.
-const LONG_EPOCH_SECS: u64 = 86_400;
-const ALL: [usize; 4] = [0, 1, 2, 3];
 const PASS: &str = "redemption test passphrase";
 /// How long replication may take in these tests.
 const REPLICATE: Duration = Duration::from_secs(30);
-
-fn now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
 
 /// A member whose key the test holds (no wallet: orders are signed here).
 struct Member {
@@ -66,7 +58,7 @@ impl Member {
                 .iter()
                 .map(|&(lot, points)| LotSpend { lot, points })
                 .collect(),
-            time: now(),
+            time: SystemClock.now(),
         }
         .sign(&self.key)
     }
@@ -608,7 +600,7 @@ fn refused_orders_change_nothing() -> Result<()> {
                         return Ok(None);
                     }
                 }
-                Ok((now() >= expires_at).then_some(()))
+                Ok((SystemClock.now() >= expires_at).then_some(()))
             },
         )?;
         let h = c.client(2).history(&x.id)?;

@@ -1,0 +1,27 @@
+//! The end-to-end tests, in one test binary (one link of the harness and the node crate, not one per
+//! file). Each module is a group of scenarios, and a test is named `module::test`:
+//! - [`byzantine`]: a dishonest genesis partner on the wire is refused, and the others carry on;
+//! - [`cli_contract`]: the command-line contract (`docs/cli-contract.md`), command by command;
+//! - [`http_input`]: bad HTTP input, against one node run inside this process;
+//! - [`redemption`]: quorum-certified redemptions, double-spend races, refusals, quorum loss;
+//! - [`replication`]: log replication, a killed node, outsiders' keys;
+//! - [`settlement`]: epochs, sealed checkpoints, settlement and the offline audit.
+//!
+//! Every test starts its own [`coalition_tests::Cluster`] (its own temporary directory and ports),
+//! or its own [`coalition_tests::InProcessNode`], so the tests run in parallel threads of this one
+//! process. The workspace's binaries must be built
+//! first (`cargo build --workspace --bins`).
+
+mod byzantine;
+mod cli_contract;
+mod http_input;
+mod redemption;
+mod replication;
+mod settlement;
+
+/// Short epochs, for the tests that watch epochs close and seal.
+const EPOCH_SECS: u64 = 3;
+/// Epochs long enough that no `EpochClose` lands during a test: log heads move only when we act.
+const LONG_EPOCH_SECS: u64 = 86_400;
+/// Every node of a 4-node cluster.
+const ALL: [usize; 4] = [0, 1, 2, 3];
