@@ -12,7 +12,7 @@ use coalition_core::checkpoint::RecordProof;
 use coalition_core::encoding::decode;
 use coalition_core::genesis::Genesis;
 use coalition_core::hash::Hash;
-use coalition_core::record::SignedEntry;
+use coalition_core::record::{PartnerId, SignedEntry};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 use std::fs::File;
@@ -23,7 +23,7 @@ use std::path::Path;
 const PAGE: u64 = 1000;
 
 /// Runs an `audit` command.
-pub fn run(ctx: &Context, cmd: AuditCommand) -> Result<()> {
+pub(crate) fn run(ctx: &Context, cmd: AuditCommand) -> Result<()> {
     match cmd {
         AuditCommand::Export { out, epoch } => export_cmd(ctx, &out, epoch),
         AuditCommand::Verify {
@@ -60,7 +60,7 @@ fn progress(ctx: &Context, total: Option<u64>, what: &str) -> ProgressBar {
 }
 
 /// Reads and validates a genesis file.
-pub fn read_genesis(path: &Path) -> Result<Genesis> {
+pub(crate) fn read_genesis(path: &Path) -> Result<Genesis> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     let g: Genesis = serde_json::from_str(&text)
@@ -79,7 +79,9 @@ struct ExportSummary {
     bytes: u64,
 }
 
-/// Writes the export of `client`'s node up to `epoch` (default: the last sealed) to `w`.
+/// Writes the export of `client`'s node up to `epoch` (default: the last sealed) to `w`: the header,
+/// every entry of every log up to that epoch's checkpoint, every checkpoint and statement from epoch
+/// 0, and the trailer. Returns the epoch and the number of entries.
 fn write_export(
     ctx: &Context,
     client: &Client,
@@ -87,27 +89,8 @@ fn write_export(
     w: &mut impl Write,
 ) -> Result<(u64, u64)> {
     let genesis = client.genesis().context("cannot get the node's genesis")?;
-    let last = client
-        .status()
-        .context("cannot get the node's status")?
-        .last_sealed_epoch;
-    let epoch = match (epoch, last) {
-        (_, None) => bail!("the node has no sealed checkpoint yet; nothing can be exported"),
-        (Some(e), Some(l)) if e > l => {
-            bail!("epoch {e} is not sealed yet (the last sealed epoch is {l})")
-        }
-        (Some(e), Some(_)) => e,
-        (None, Some(l)) => l,
-    };
-    let last_cp = client
-        .checkpoint(epoch)
-        .with_context(|| format!("cannot get the checkpoint of epoch {epoch}"))?;
-    let log_sizes: Vec<_> = last_cp
-        .checkpoint
-        .logs
-        .iter()
-        .map(|l| (l.partner, l.size))
-        .collect();
+    let epoch = export_epoch(client, epoch)?;
+    let log_sizes = log_sizes_at(client, epoch)?;
     w.write_all(EXPORT_MAGIC)?;
     write_item(
         w,
@@ -121,36 +104,87 @@ fn write_export(
     let bar = progress(ctx, Some(total), "exporting entries");
     let mut entries = 0u64;
     for (partner, size) in &log_sizes {
-        let mut from = 0;
-        while from < *size {
-            let range = client
-                .log_range(partner, from, PAGE.min(size - from))
-                .with_context(|| {
-                    format!("cannot read the log of {} from {from}", partner.short())
-                })?;
-            if range.entries.is_empty() {
-                bail!(
-                    "the node returned no entries of {} at {from} (log size {size})",
-                    partner.short()
-                );
-            }
-            for hex_entry in range
-                .entries
-                .iter()
-                .take(usize::try_from(size - from).unwrap_or(usize::MAX))
-            {
-                let bytes =
-                    hex::decode(hex_entry).context("the node sent an entry that is not hex")?;
-                let entry: SignedEntry =
-                    decode(&bytes).context("the node sent an undecodable entry")?;
-                write_item(w, &ExportItem::Entry(entry))?;
-                from += 1;
-                entries += 1;
-                bar.inc(1);
-            }
-        }
+        entries += write_log(client, partner, *size, w, &bar)?;
     }
     bar.finish_and_clear();
+    write_checkpoints(client, epoch, w)?;
+    write_item(
+        w,
+        &ExportItem::Trailer(ExportTrailer {
+            entries,
+            checkpoints: epoch + 1,
+            statements: epoch + 1,
+        }),
+    )?;
+    Ok((epoch, entries))
+}
+
+/// The epoch to export: `asked` if the node has sealed it, else the last sealed one.
+fn export_epoch(client: &Client, asked: Option<u64>) -> Result<u64> {
+    let last = client
+        .status()
+        .context("cannot get the node's status")?
+        .last_sealed_epoch;
+    match (asked, last) {
+        (_, None) => bail!("the node has no sealed checkpoint yet; nothing can be exported"),
+        (Some(e), Some(l)) if e > l => {
+            bail!("epoch {e} is not sealed yet (the last sealed epoch is {l})")
+        }
+        (Some(e), Some(_)) => Ok(e),
+        (None, Some(l)) => Ok(l),
+    }
+}
+
+/// Every partner's log size in the checkpoint of `epoch`: how much of each log the export holds.
+fn log_sizes_at(client: &Client, epoch: u64) -> Result<Vec<(PartnerId, u64)>> {
+    let checkpoint = client
+        .checkpoint(epoch)
+        .with_context(|| format!("cannot get the checkpoint of epoch {epoch}"))?;
+    Ok(checkpoint
+        .checkpoint
+        .logs
+        .iter()
+        .map(|l| (l.partner, l.size))
+        .collect())
+}
+
+/// Writes the first `size` entries of `partner`'s log, fetched a page at a time; returns how many.
+fn write_log(
+    client: &Client,
+    partner: &PartnerId,
+    size: u64,
+    w: &mut impl Write,
+    bar: &ProgressBar,
+) -> Result<u64> {
+    let mut from = 0;
+    while from < size {
+        let range = client
+            .log_range(partner, from, PAGE.min(size - from))
+            .with_context(|| format!("cannot read the log of {} from {from}", partner.short()))?;
+        if range.entries.is_empty() {
+            bail!(
+                "the node returned no entries of {} at {from} (log size {size})",
+                partner.short()
+            );
+        }
+        for hex_entry in range
+            .entries
+            .iter()
+            .take(usize::try_from(size - from).unwrap_or(usize::MAX))
+        {
+            let bytes = hex::decode(hex_entry).context("the node sent an entry that is not hex")?;
+            let entry: SignedEntry =
+                decode(&bytes).context("the node sent an undecodable entry")?;
+            write_item(w, &ExportItem::Entry(entry))?;
+            from += 1;
+            bar.inc(1);
+        }
+    }
+    Ok(from)
+}
+
+/// Writes the sealed checkpoint and the settlement statement of every epoch from 0 to `epoch`.
+fn write_checkpoints(client: &Client, epoch: u64, w: &mut impl Write) -> Result<()> {
     for e in 0..=epoch {
         let cp = client
             .checkpoint(e)
@@ -161,15 +195,7 @@ fn write_export(
         write_item(w, &ExportItem::Checkpoint(cp))?;
         write_item(w, &ExportItem::Statement(st.statement))?;
     }
-    write_item(
-        w,
-        &ExportItem::Trailer(ExportTrailer {
-            entries,
-            checkpoints: epoch + 1,
-            statements: epoch + 1,
-        }),
-    )?;
-    Ok((epoch, entries))
+    Ok(())
 }
 
 fn export_cmd(ctx: &Context, out: &Path, epoch: Option<u64>) -> Result<()> {

@@ -11,11 +11,11 @@ use coalition_core::genesis::Genesis;
 /// names). `main` exits with code 2 for it, like a clap usage error.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
-pub struct UsageError(pub String);
+pub(crate) struct UsageError(pub String);
 
 /// What every command runs with.
 #[derive(Debug, Clone)]
-pub struct Context {
+pub(crate) struct Context {
     /// The node's API base URL.
     pub node: String,
     /// The partner API token, if given.
@@ -37,12 +37,12 @@ impl From<&Args> for Context {
 impl Context {
     /// A client for public calls. It never carries the partner token: a member's commands have no
     /// reason to hand it to whatever node they talk to.
-    pub fn client(&self) -> Client {
+    pub(crate) fn client(&self) -> Client {
         Client::new(&self.node, None)
     }
 
     /// A client for partner operations, which need the token.
-    pub fn partner_client(&self) -> Result<Client> {
+    pub(crate) fn partner_client(&self) -> Result<Client> {
         match &self.token {
             Some(t) => Ok(Client::new(&self.node, Some(t.clone()))),
             None => Err(UsageError(
@@ -54,7 +54,7 @@ impl Context {
     }
 
     /// The node's genesis, to show partner names; `None` if the node does not serve it.
-    pub fn genesis(&self, client: &Client) -> Option<Genesis> {
+    pub(crate) fn genesis(&self, client: &Client) -> Option<Genesis> {
         client.get::<Genesis>("/v1/genesis").ok()
     }
 }

@@ -11,6 +11,7 @@ use crate::wallet::{self, WalletError};
 use anyhow::{Context as _, Result};
 use coalition_client::types::RedeemResponse;
 use coalition_client::Client;
+use coalition_core::clock::{Clock, SystemClock};
 use coalition_core::genesis::Genesis;
 use coalition_core::hash::Hash;
 use coalition_core::record::{
@@ -20,7 +21,7 @@ use serde::Serialize;
 use std::path::Path;
 
 /// Runs a `member` command.
-pub fn run(ctx: &Context, cmd: MemberCommand) -> Result<()> {
+pub(crate) fn run(ctx: &Context, cmd: MemberCommand) -> Result<()> {
     match cmd {
         MemberCommand::New { wallet } => new(ctx, &wallet),
         MemberCommand::Id { wallet } => id(ctx, &wallet),
@@ -199,7 +200,7 @@ fn history(ctx: &Context, who: &MemberSelector) -> Result<()> {
     ctx.out.table(&t)
 }
 
-pub use coalition_client::order::select_lots;
+pub(crate) use coalition_client::order::select_lots;
 
 /// A signed order and its token.
 #[derive(Debug, Serialize)]
@@ -227,7 +228,7 @@ fn sign_order(
     let balance = client
         .balance(&member)
         .with_context(|| format!("cannot get the balance of member {}", member.short()))?;
-    let now = output::now();
+    let now = SystemClock.now();
     let lots = select_lots(&balance.lots, points, now)
         .with_context(|| format!("cannot redeem for member {}", member.short()))?;
     let pass = wallet::passphrase_for(path)?;
@@ -339,7 +340,7 @@ fn redeem(ctx: &Context, path: &Path, points: Points) -> Result<()> {
 }
 
 /// Prints a redemption receipt (also used by `partner submit-redeem`).
-pub fn print_receipt(ctx: &Context, client: &Client, r: &RedeemResponse) -> Result<()> {
+pub(crate) fn print_receipt(ctx: &Context, client: &Client, r: &RedeemResponse) -> Result<()> {
     if ctx.out.json {
         return ctx.out.json(r);
     }

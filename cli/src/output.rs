@@ -13,14 +13,14 @@ use std::time::{Duration, UNIX_EPOCH};
 
 /// Where results go.
 #[derive(Debug, Clone, Copy)]
-pub struct Output {
+pub(crate) struct Output {
     /// Whether `--json` was given.
     pub json: bool,
 }
 
 impl Output {
     /// Writes `text` to standard output as is.
-    pub fn raw(&self, text: &str) -> Result<()> {
+    pub(crate) fn raw(&self, text: &str) -> Result<()> {
         let mut out = std::io::stdout().lock();
         out.write_all(text.as_bytes())
             .and_then(|()| out.flush())
@@ -28,21 +28,21 @@ impl Output {
     }
 
     /// Writes one line.
-    pub fn line(&self, text: impl AsRef<str>) -> Result<()> {
+    pub(crate) fn line(&self, text: impl AsRef<str>) -> Result<()> {
         let mut s = String::from(text.as_ref());
         s.push('\n');
         self.raw(&s)
     }
 
     /// Writes `value` as the one JSON document of this run.
-    pub fn json<T: Serialize + ?Sized>(&self, value: &T) -> Result<()> {
+    pub(crate) fn json<T: Serialize + ?Sized>(&self, value: &T) -> Result<()> {
         let mut s = serde_json::to_string_pretty(value).context("encoding the JSON output")?;
         s.push('\n');
         self.raw(&s)
     }
 
     /// Writes `label  value` lines with the labels aligned.
-    pub fn fields(&self, rows: &[(&str, String)]) -> Result<()> {
+    pub(crate) fn fields(&self, rows: &[(&str, String)]) -> Result<()> {
         let width = rows
             .iter()
             .map(|(k, _)| k.chars().count())
@@ -59,14 +59,14 @@ impl Output {
     }
 
     /// Writes a table.
-    pub fn table(&self, table: &Table) -> Result<()> {
+    pub(crate) fn table(&self, table: &Table) -> Result<()> {
         self.raw(&table.render())
     }
 }
 
 /// Column alignment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Align {
+pub(crate) enum Align {
     /// Text.
     Left,
     /// Numbers.
@@ -75,14 +75,14 @@ pub enum Align {
 
 /// A plain text table: a header row and aligned columns, two spaces apart.
 #[derive(Debug, Clone)]
-pub struct Table {
+pub(crate) struct Table {
     columns: Vec<(String, Align)>,
     rows: Vec<Vec<String>>,
 }
 
 impl Table {
     /// A table with these columns.
-    pub fn new(columns: &[(&str, Align)]) -> Table {
+    pub(crate) fn new(columns: &[(&str, Align)]) -> Table {
         Table {
             columns: columns.iter().map(|(h, a)| (h.to_string(), *a)).collect(),
             rows: Vec::new(),
@@ -90,17 +90,17 @@ impl Table {
     }
 
     /// Adds a row (missing cells are empty, extra cells are dropped).
-    pub fn row(&mut self, cells: Vec<String>) {
+    pub(crate) fn row(&mut self, cells: Vec<String>) {
         self.rows.push(cells);
     }
 
     /// Whether no row was added.
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.rows.is_empty()
     }
 
     /// The table as text, one line per row, no trailing spaces.
-    pub fn render(&self) -> String {
+    pub(crate) fn render(&self) -> String {
         let widths: Vec<usize> = self
             .columns
             .iter()
@@ -147,7 +147,7 @@ fn pad(text: &str, width: usize, align: Align) -> String {
 const MAX_FORMATTABLE: u64 = 253_402_300_799;
 
 /// A ledger timestamp as RFC 3339 UTC (`2025-03-01T12:00:00Z`); absurd ones as raw seconds.
-pub fn time(ts: Timestamp) -> String {
+pub(crate) fn time(ts: Timestamp) -> String {
     if ts > MAX_FORMATTABLE {
         return format!("@{ts}");
     }
@@ -157,16 +157,8 @@ pub fn time(ts: Timestamp) -> String {
     }
 }
 
-/// Seconds since the Unix epoch, now.
-pub fn now() -> Timestamp {
-    std::time::SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
-
 /// A partner's display name if the genesis is known, else its short id.
-pub fn partner_name(genesis: Option<&Genesis>, id: &PartnerId) -> String {
+pub(crate) fn partner_name(genesis: Option<&Genesis>, id: &PartnerId) -> String {
     genesis
         .and_then(|g| g.partner(id))
         .map(|p| p.name.clone())

@@ -11,7 +11,7 @@ use coalition_core::record::{MemberId, Points};
 use std::time::Duration;
 
 /// Runs a `partner` command.
-pub fn run(ctx: &Context, cmd: PartnerCommand) -> Result<()> {
+pub(crate) fn run(ctx: &Context, cmd: PartnerCommand) -> Result<()> {
     match cmd {
         PartnerCommand::Issue {
             member,

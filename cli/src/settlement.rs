@@ -5,7 +5,7 @@ use crate::context::Context;
 use anyhow::{bail, Context as _, Result};
 
 /// Runs a `settlement` command.
-pub fn run(ctx: &Context, cmd: SettlementCommand) -> Result<()> {
+pub(crate) fn run(ctx: &Context, cmd: SettlementCommand) -> Result<()> {
     match cmd {
         SettlementCommand::Show { epoch } => show(ctx, epoch),
     }

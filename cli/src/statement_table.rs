@@ -10,7 +10,7 @@ use coalition_core::settlement::SettlementStatement;
 use std::fmt::Write as _;
 
 /// The whole report.
-pub fn render(s: &SettlementStatement, genesis: &Genesis) -> String {
+pub(crate) fn render(s: &SettlementStatement, genesis: &Genesis) -> String {
     let t = Table::new(s, genesis);
     let mut out = String::new();
     // Writing into a String cannot fail.
@@ -201,7 +201,7 @@ fn name(genesis: &Genesis, p: &PartnerId) -> String {
 }
 
 /// `minor_units` as a decimal with two places and the currency code: `-1462` → `"-14.62 EUR"`.
-pub fn format_money(minor_units: i128, currency: &str) -> String {
+pub(crate) fn format_money(minor_units: i128, currency: &str) -> String {
     format!("{} {currency}", format_minor(minor_units))
 }
 

@@ -2,16 +2,20 @@
 //!
 //! Turning these into actions (reading files, asking a node) happens in the role modules; values that
 //! can be checked without the outside world (hex ids, durations, URLs, order tokens) are checked here by
-//! their value parsers, so a typo is a usage error (exit code 2) before anything runs.
+//! their value parsers ([`values`]), so a typo is a usage error (exit code 2) before anything runs.
+
+mod values;
 
 use clap::{Args as ClapArgs, Parser, Subcommand};
 use clap_complete::Shell;
-use coalition_core::record::{MemberId, SignedOrder};
+use coalition_core::record::MemberId;
 use std::path::PathBuf;
 use std::time::Duration;
+pub(crate) use values::OrderToken;
+use values::{parse_duration, parse_member_id, parse_node_url, parse_order_token};
 
 /// Default API address of a node: partner 0 of `network init` with the default base port.
-pub const DEFAULT_NODE: &str = "http://127.0.0.1:7101";
+pub(crate) const DEFAULT_NODE: &str = "http://127.0.0.1:7101";
 
 const EXIT_CODES: &str = "\
 Exit codes:
@@ -40,7 +44,7 @@ coalition --node http://127.0.0.1:7101 member balance --wallet alice.wallet",
     after_long_help = EXIT_CODES,
     after_help = "Exit codes: 0 success, 1 operation failed or refused, 2 usage error (see --help)."
 )]
-pub struct Args {
+pub(crate) struct Args {
     /// The node's HTTP API base URL.
     #[arg(
         long,
@@ -83,7 +87,7 @@ Errors still go to standard error as one line, with a non-zero exit code."
 
 /// Top-level commands.
 #[derive(Debug, Subcommand)]
-pub enum Command {
+pub(crate) enum Command {
     /// Set up a coalition.
     #[command(
         subcommand,
@@ -149,7 +153,7 @@ coalition completions fish > ~/.config/fish/completions/coalition.fish"
 
 /// `coalition network ...`
 #[derive(Debug, Subcommand)]
-pub enum NetworkCommand {
+pub(crate) enum NetworkCommand {
     /// Create a local coalition: keys, genesis.json and one node.toml per partner.
     #[command(
         long_about = "Create a local coalition in DIR: a fresh ed25519 key per partner, \
@@ -166,7 +170,7 @@ coalition-node --config ./local/partner-0/node.toml"
 
 /// `coalition network init`
 #[derive(Debug, ClapArgs)]
-pub struct NetworkInit {
+pub(crate) struct NetworkInit {
     /// Number of partners.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=200))]
     pub partners: u16,
@@ -225,7 +229,7 @@ and settle. Seconds suit a local demo; a day (86400) suits production."
 /// Which member: from a wallet file (no passphrase needed) or an id.
 #[derive(Debug, Clone, ClapArgs)]
 #[group(required = true, multiple = false)]
-pub struct MemberSelector {
+pub(crate) struct MemberSelector {
     /// The member's wallet file (read without the passphrase).
     #[arg(long, value_name = "FILE")]
     pub wallet: Option<PathBuf>,
@@ -236,7 +240,7 @@ pub struct MemberSelector {
 
 /// `coalition member ...`
 #[derive(Debug, Subcommand)]
-pub enum MemberCommand {
+pub(crate) enum MemberCommand {
     /// Create a wallet with a new member key; prints the member id.
     #[command(
         long_about = "Create a wallet file holding a new member key, encrypted with a passphrase \
@@ -338,7 +342,7 @@ reports; set it only to sign an order ahead of a pending one."
 
 /// `coalition partner ...`
 #[derive(Debug, Subcommand)]
-pub enum PartnerCommand {
+pub(crate) enum PartnerCommand {
     /// Credit points to a member (a new lot issued by this node's partner).
     #[command(
         long_about = "Credit points to a member: this node's partner issues a new lot and \
@@ -374,139 +378,9 @@ Example:\n  coalition --token $TOKEN partner submit-redeem --order 01a7..."
     },
 }
 
-/// An order token as typed, with the order it decodes to.
-#[derive(Debug, Clone)]
-pub struct OrderToken {
-    /// The hex, trimmed.
-    pub hex: String,
-    /// The decoded, signature-checked order.
-    pub order: SignedOrder,
-}
-
-fn parse_node_url(s: &str) -> Result<String, String> {
-    let s = s.trim();
-    if !(s.starts_with("http://") || s.starts_with("https://")) {
-        return Err(format!("{s:?} is not an http:// or https:// URL"));
-    }
-    Ok(s.trim_end_matches('/').to_string())
-}
-
-fn parse_member_id(s: &str) -> Result<MemberId, String> {
-    let id = MemberId::from_hex(s).map_err(|e| e.to_string())?;
-    if !id.0.is_valid() {
-        return Err("not a valid ed25519 public key".into());
-    }
-    Ok(id)
-}
-
-fn parse_duration(s: &str) -> Result<Duration, String> {
-    let d =
-        humantime::parse_duration(s).map_err(|e| format!("{e} (examples: 90d, 12h, 30m, 45s)"))?;
-    if d.as_secs() == 0 {
-        return Err("must be at least one second".into());
-    }
-    Ok(d)
-}
-
-fn parse_order_token(s: &str) -> Result<OrderToken, String> {
-    let hex_text = s.trim();
-    let order = coalition_client::order::parse_order_token(hex_text).map_err(|e| e.to_string())?;
-    order
-        .verify_signature()
-        .map_err(|e| format!("the member's signature does not hold: {e}"))?;
-    Ok(OrderToken {
-        hex: hex_text.to_string(),
-        order,
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use clap::CommandFactory;
-
-    #[test]
-    fn clap_definitions_are_consistent() {
-        Args::command().debug_assert();
-    }
-
-    #[test]
-    fn durations() {
-        assert_eq!(parse_duration("90d"), Ok(Duration::from_secs(90 * 86_400)));
-        assert_eq!(parse_duration("12h"), Ok(Duration::from_secs(12 * 3_600)));
-        assert_eq!(parse_duration("30m"), Ok(Duration::from_secs(30 * 60)));
-        assert_eq!(parse_duration("45s"), Ok(Duration::from_secs(45)));
-        assert!(parse_duration("0s").is_err());
-        assert!(parse_duration("soon").is_err());
-    }
-
-    #[test]
-    fn node_urls() {
-        assert_eq!(parse_node_url("http://h:1/"), Ok("http://h:1".to_string()));
-        assert!(parse_node_url("h:1").is_err());
-    }
-
-    #[test]
-    fn member_ids() {
-        let id = MemberId(coalition_core::crypto::Keypair::generate().public());
-        assert_eq!(parse_member_id(&id.to_hex()), Ok(id));
-        assert!(parse_member_id("abcd").is_err());
-        // The identity point is well-formed hex but a weak key.
-        let mut weak = [0u8; 32];
-        weak[0] = 1;
-        assert!(parse_member_id(&hex::encode(weak)).is_err());
-    }
-
-    #[test]
-    fn global_options_anywhere() {
-        let a = Args::try_parse_from(["coalition", "member", "id", "--wallet", "w", "--json"]);
-        assert!(a.is_ok_and(|a| a.json));
-        let a = Args::try_parse_from(["coalition", "--node", "http://x:1", "status"]);
-        assert!(a.is_ok_and(|a| a.node == "http://x:1"));
-    }
-
-    #[test]
-    fn member_selector_is_exclusive_and_required() {
-        assert!(Args::try_parse_from(["coalition", "member", "balance"]).is_err());
-        let both = [
-            "coalition",
-            "member",
-            "balance",
-            "--wallet",
-            "w",
-            "--member",
-            &"11".repeat(32),
-        ];
-        assert!(Args::try_parse_from(both).is_err());
-    }
-
-    #[test]
-    fn names_split_on_commas() {
-        let a = Args::try_parse_from([
-            "coalition",
-            "network",
-            "init",
-            "--partners",
-            "2",
-            "--dir",
-            "d",
-            "--names",
-            "A b,C",
-        ]);
-        match a.map(|a| a.command) {
-            Ok(Command::Network(NetworkCommand::Init(init))) => {
-                assert_eq!(init.names, Some(vec!["A b".to_string(), "C".to_string()]));
-                assert_eq!(init.base_port, 7100);
-                assert_eq!(init.epoch_secs, 60);
-            }
-            other => panic!("unexpected parse: {other:?}"),
-        }
-    }
-}
-
 /// `coalition settlement ...`
 #[derive(Debug, Subcommand)]
-pub enum SettlementCommand {
+pub(crate) enum SettlementCommand {
     /// Print an epoch's settlement statement.
     #[command(
         long_about = "Print the settlement statement of an epoch as the node computed it: the \
@@ -523,7 +397,7 @@ the epoch's checkpoint is sealed.\n\nExample:\n  coalition settlement show --epo
 
 /// `coalition audit ...`
 #[derive(Debug, Subcommand)]
-pub enum AuditCommand {
+pub(crate) enum AuditCommand {
     /// Write a self-contained export of the ledger up to a sealed epoch.
     #[command(
         long_about = "Write a self-contained export of every partner's log up to the sealed \
@@ -593,4 +467,61 @@ Example:\n  coalition audit check-proof --proof receipt.proof --genesis genesis.
         #[arg(long, value_name = "FILE")]
         genesis: PathBuf,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn clap_definitions_are_consistent() {
+        Args::command().debug_assert();
+    }
+
+    #[test]
+    fn global_options_anywhere() {
+        let a = Args::try_parse_from(["coalition", "member", "id", "--wallet", "w", "--json"]);
+        assert!(a.is_ok_and(|a| a.json));
+        let a = Args::try_parse_from(["coalition", "--node", "http://x:1", "status"]);
+        assert!(a.is_ok_and(|a| a.node == "http://x:1"));
+    }
+
+    #[test]
+    fn member_selector_is_exclusive_and_required() {
+        assert!(Args::try_parse_from(["coalition", "member", "balance"]).is_err());
+        let both = [
+            "coalition",
+            "member",
+            "balance",
+            "--wallet",
+            "w",
+            "--member",
+            &"11".repeat(32),
+        ];
+        assert!(Args::try_parse_from(both).is_err());
+    }
+
+    #[test]
+    fn names_split_on_commas() {
+        let a = Args::try_parse_from([
+            "coalition",
+            "network",
+            "init",
+            "--partners",
+            "2",
+            "--dir",
+            "d",
+            "--names",
+            "A b,C",
+        ]);
+        match a.map(|a| a.command) {
+            Ok(Command::Network(NetworkCommand::Init(init))) => {
+                assert_eq!(init.names, Some(vec!["A b".to_string(), "C".to_string()]));
+                assert_eq!(init.base_port, 7100);
+                assert_eq!(init.epoch_secs, 60);
+            }
+            other => panic!("unexpected parse: {other:?}"),
+        }
+    }
 }
