@@ -31,7 +31,7 @@ fn applied(outcome: IngestOutcome) -> Result<()> {
     }
 }
 
-pub fn run(args: &Args) -> Result<()> {
+pub(crate) fn run(args: &Args) -> Result<()> {
     let out = args.path("out")?;
     let total: u64 = args.num("entries", 200_000)?;
     let runs: usize = args.num("runs", 1usize)?;

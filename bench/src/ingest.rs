@@ -58,7 +58,7 @@ fn ingest_range(w: &Writer, entries: Vec<writer::Checked>) -> Result<()> {
     Ok(())
 }
 
-pub fn run(args: &Args) -> Result<()> {
+pub(crate) fn run(args: &Args) -> Result<()> {
     let out = args.path("out")?;
     let n: u64 = args.num("entries", 200_000)?;
     let members_n: u32 = args.num("members", 20_000)?;
@@ -181,7 +181,7 @@ pub fn run(args: &Args) -> Result<()> {
 }
 
 /// Peak RSS of a node's store after catching up on `--lots` issues.
-pub fn memory(args: &Args) -> Result<()> {
+pub(crate) fn memory(args: &Args) -> Result<()> {
     let out = args.path("out")?;
     let lots: u64 = args.num("lots", 1_000_000)?;
     let members_n: u32 = args.num("members", 100_000)?;

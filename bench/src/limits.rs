@@ -14,9 +14,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// Bytes hashed per blake3 call: about one encoded issue entry with its signature.
-pub const RECORD_BYTES: usize = 300;
+pub(crate) const RECORD_BYTES: usize = 300;
 
-pub fn run(args: &Args) -> Result<()> {
+pub(crate) fn run(args: &Args) -> Result<()> {
     let out = args.path("out")?;
     let window = Duration::from_millis(args.num("window-ms", 1000u64)?);
     let runs: usize = args.num("runs", 3usize)?;

@@ -226,7 +226,7 @@ fn run_json(r: &Run, clients: usize) -> serde_json::Value {
     })
 }
 
-pub fn run(args: &Args) -> Result<()> {
+pub(crate) fn run(args: &Args) -> Result<()> {
     let out = args.path("out")?;
     let bindir = args.path("bindir")?;
     let port: u16 = args.num("port", 5432u16)?;

@@ -14,6 +14,7 @@ use anyhow::{ensure, Context, Result};
 use coalition_client::order::order_token;
 use coalition_client::types::IssueRequest;
 use coalition_client::Client;
+use coalition_core::clock::{Clock as _, SystemClock};
 use coalition_core::crypto::Keypair;
 use coalition_core::lot_selection::{select_candidates, LotCandidate};
 use coalition_core::record::{MemberId, RedeemOrder};
@@ -28,14 +29,6 @@ const NODES: usize = 4;
 const LOT_POINTS: u64 = 100;
 const REDEEM_POINTS: u64 = 10;
 
-/// Seconds since the Unix epoch.
-fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
-
 /// The `q`-quantile of sorted durations, in milliseconds.
 fn quantile_ms(sorted: &[Duration], q: f64) -> f64 {
     if sorted.is_empty() {
@@ -45,7 +38,7 @@ fn quantile_ms(sorted: &[Duration], q: f64) -> f64 {
     (sorted[i].as_secs_f64() * 1e5).round() / 100.0
 }
 
-pub fn run(args: &Args) -> Result<()> {
+pub(crate) fn run(args: &Args) -> Result<()> {
     let out = args.path("out")?;
     let members_n: usize = args.num("members", 10_000usize)?;
     let concurrency: usize = args.num("concurrency", 64usize)?;
@@ -108,7 +101,7 @@ pub fn run(args: &Args) -> Result<()> {
     );
 
     // Members sign their orders (not timed: a wallet does this before reaching the till).
-    let now = unix_now();
+    let now = SystemClock.now();
     let lots = lots.into_inner().unwrap_or_else(|e| e.into_inner());
     let mut tokens: Vec<(usize, String)> = Vec::with_capacity(members_n);
     for (k, key) in keys.iter().enumerate() {

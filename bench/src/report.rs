@@ -5,6 +5,7 @@
 use crate::world::{loadavg, write_json};
 use crate::Args;
 use anyhow::Result;
+use coalition_core::clock::{Clock as _, SystemClock};
 use serde_json::{json, Value};
 use std::path::Path;
 
@@ -113,7 +114,7 @@ fn row(
     }
 }
 
-pub fn run(args: &Args) -> Result<()> {
+pub(crate) fn run(args: &Args) -> Result<()> {
     let dir = args.path("parts")?;
     let json_path = args.path("json")?;
     let run_secs: Option<f64> = args.str("secs").and_then(|s| s.parse().ok());
@@ -423,7 +424,7 @@ pub fn run(args: &Args) -> Result<()> {
     write_json(
         &json_path,
         &json!({
-            "generated_unix": std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0),
+            "generated_unix": SystemClock.now(),
             "cores": cores,
             "loadavg_1m": load_now,
             "run_secs": run_secs,

@@ -13,15 +13,15 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 /// Genesis time of the in-memory coalitions.
-pub const START: Timestamp = 1_700_000_000;
+pub(crate) const START: Timestamp = 1_700_000_000;
 /// Epoch length of the in-memory coalitions: long enough that every generated entry is in epoch 0.
-pub const EPOCH_SECS: u64 = 10_000_000;
+pub(crate) const EPOCH_SECS: u64 = 10_000_000;
 /// Entries per batch: the node fetches log ranges of 512 (node/src/sync.rs) and the auditor
 /// verifies 512 signatures at once.
-pub const BATCH: usize = 512;
+pub(crate) const BATCH: usize = 512;
 
 /// A coalition of `n` partners whose keys we hold.
-pub struct Net {
+pub(crate) struct Net {
     /// The genesis.
     pub genesis: Genesis,
     /// Partner keys, in genesis order.
@@ -30,7 +30,7 @@ pub struct Net {
 
 impl Net {
     /// `n` partners with fixed keys, one epoch of [`EPOCH_SECS`] from [`START`].
-    pub fn new(n: usize) -> Net {
+    pub(crate) fn new(n: usize) -> Net {
         let (genesis, partners) = test_genesis(n);
         let genesis = Genesis {
             coalition: "bench".into(),
@@ -45,32 +45,32 @@ impl Net {
     }
 
     /// Partner `i`'s id.
-    pub fn pid(&self, i: usize) -> PartnerId {
+    pub(crate) fn pid(&self, i: usize) -> PartnerId {
         PartnerId(self.partners[i].public())
     }
 }
 
 /// Partner `i`'s key (fixed, so runs are comparable).
-pub fn partner_key(i: u8) -> Keypair {
+pub(crate) fn partner_key(i: u8) -> Keypair {
     coalition_core::test_util::partner_key(usize::from(i))
 }
 
 /// Member `i`'s key (fixed).
-pub fn member_key(i: u32) -> Keypair {
+pub(crate) fn member_key(i: u32) -> Keypair {
     let mut seed = [0x6du8; 32];
     seed[..4].copy_from_slice(&i.to_be_bytes());
     Keypair::from_secret_bytes(&seed)
 }
 
 /// The ids of members `0..count`.
-pub fn member_ids(count: u32) -> Vec<MemberId> {
+pub(crate) fn member_ids(count: u32) -> Vec<MemberId> {
     (0..count)
         .map(|i| MemberId(member_key(i).public()))
         .collect()
 }
 
 /// Appends to one partner's log: keeps `seq`, `prev` and the epoch.
-pub struct LogBuilder {
+pub(crate) struct LogBuilder {
     /// The author's index in the genesis.
     pub partner: usize,
     /// Next position.
@@ -83,7 +83,7 @@ pub struct LogBuilder {
 
 impl LogBuilder {
     /// An empty log of partner `partner`.
-    pub fn new(partner: usize) -> LogBuilder {
+    pub(crate) fn new(partner: usize) -> LogBuilder {
         LogBuilder {
             partner,
             seq: 0,
@@ -93,7 +93,7 @@ impl LogBuilder {
     }
 
     /// Signs the next entry.
-    pub fn next(&mut self, net: &Net, time: Timestamp, record: Record) -> SignedEntry {
+    pub(crate) fn next(&mut self, net: &Net, time: Timestamp, record: Record) -> SignedEntry {
         let closes = matches!(record, Record::EpochClose(_));
         let entry = Entry {
             partner: net.pid(self.partner),
@@ -113,7 +113,7 @@ impl LogBuilder {
     }
 
     /// Signs the next entry: an issue of `points` to `member`, receipt number `n`.
-    pub fn issue(
+    pub(crate) fn issue(
         &mut self,
         net: &Net,
         member: MemberId,
@@ -134,7 +134,7 @@ impl LogBuilder {
 }
 
 /// `(VmHWM, VmRSS)` of this process in bytes, from /proc/self/status.
-pub fn rss_of(pid: Option<u32>) -> Option<(u64, u64)> {
+pub(crate) fn rss_of(pid: Option<u32>) -> Option<(u64, u64)> {
     let path = match pid {
         Some(p) => format!("/proc/{p}/status"),
         None => "/proc/self/status".to_string(),
@@ -149,7 +149,7 @@ pub fn rss_of(pid: Option<u32>) -> Option<(u64, u64)> {
 }
 
 /// Writes `value` as pretty JSON to `path`.
-pub fn write_json(path: &Path, value: &serde_json::Value) -> Result<()> {
+pub(crate) fn write_json(path: &Path, value: &serde_json::Value) -> Result<()> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).ok();
     }
@@ -159,7 +159,11 @@ pub fn write_json(path: &Path, value: &serde_json::Value) -> Result<()> {
 
 /// Calls `f` (which does `per_call` operations) repeatedly for about `window`, and returns
 /// operations per second; stops at the first error.
-pub fn rate(window: Duration, per_call: u64, mut f: impl FnMut() -> Result<()>) -> Result<f64> {
+pub(crate) fn rate(
+    window: Duration,
+    per_call: u64,
+    mut f: impl FnMut() -> Result<()>,
+) -> Result<f64> {
     let started = Instant::now();
     let mut ops = 0u64;
     while started.elapsed() < window {
@@ -170,19 +174,19 @@ pub fn rate(window: Duration, per_call: u64, mut f: impl FnMut() -> Result<()>) 
 }
 
 /// The median of `runs` calls of `measure` (robust against a neighbour's burst on a shared machine).
-pub fn median_of(runs: usize, mut measure: impl FnMut() -> Result<f64>) -> Result<f64> {
+pub(crate) fn median_of(runs: usize, mut measure: impl FnMut() -> Result<f64>) -> Result<f64> {
     let mut v: Vec<f64> = (0..runs.max(1)).map(|_| measure()).collect::<Result<_>>()?;
     v.sort_by(|a, b| a.total_cmp(b));
     Ok(v[v.len() / 2])
 }
 
 /// Seconds as f64, rounded to milliseconds.
-pub fn secs(d: Duration) -> f64 {
+pub(crate) fn secs(d: Duration) -> f64 {
     (d.as_secs_f64() * 1000.0).round() / 1000.0
 }
 
 /// The load average (1 minute) now, for the record.
-pub fn loadavg() -> Option<f64> {
+pub(crate) fn loadavg() -> Option<f64> {
     std::fs::read_to_string("/proc/loadavg")
         .ok()?
         .split_whitespace()

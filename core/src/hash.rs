@@ -105,7 +105,10 @@ pub(crate) mod serde_bytes_fixed {
     use serde::{Deserializer, Serializer};
     use std::fmt;
 
-    pub fn serialize<S: Serializer, const N: usize>(v: &[u8; N], s: S) -> Result<S::Ok, S::Error> {
+    pub(crate) fn serialize<S: Serializer, const N: usize>(
+        v: &[u8; N],
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
         if s.is_human_readable() {
             s.serialize_str(&hex::encode(v))
         } else {
@@ -117,7 +120,7 @@ pub(crate) mod serde_bytes_fixed {
         }
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>, const N: usize>(
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>, const N: usize>(
         d: D,
     ) -> Result<[u8; N], D::Error> {
         if d.is_human_readable() {

@@ -20,8 +20,8 @@ use crate::hash::Hash;
 use crate::record::{
     Epoch, LotSpend, MemberId, PartnerId, Points, RedeemOrder, SignedOrder, Timestamp,
 };
-use crate::state::{Lot, Spend};
 use crate::settlement::{compute_statement, EpochActivity, Redemption, SettlementStatement};
+use crate::state::{Lot, Spend};
 use std::collections::BTreeMap;
 
 /// The key of test partner `i`: the same in every run (seed `[i + 1; 32]`, wrapping after 255).

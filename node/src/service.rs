@@ -66,9 +66,8 @@ pub struct Running {
 /// Opens the store, starts the writer, the network and every task, with time from `clock`.
 pub async fn start(config: &Config, clock: SharedClock) -> anyhow::Result<Running> {
     let genesis = config.genesis.clone();
-    let store = Store::open(&config.file.data_dir, genesis.hash(), config.me).with_context(|| {
-        format!("opening the store in {}", config.file.data_dir.display())
-    })?;
+    let store = Store::open(&config.file.data_dir, genesis.hash(), config.me)
+        .with_context(|| format!("opening the store in {}", config.file.data_dir.display()))?;
     let reader = store.reader();
     let progress = seal::load_progress(&reader, genesis.quorum()).context("reading checkpoints")?;
     let writer_config = WriterConfig {

@@ -112,7 +112,7 @@ impl IntoResponse for ApiError {
 }
 
 /// Turns axum's own rejections (bad JSON, wrong content type, too large) into our JSON errors.
-pub fn rejection(r: axum::extract::rejection::JsonRejection) -> ApiError {
+pub(super) fn rejection(r: axum::extract::rejection::JsonRejection) -> ApiError {
     if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
         return ApiError::too_large(super::MAX_BODY_BYTES);
     }

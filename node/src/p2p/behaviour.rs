@@ -1,5 +1,8 @@
 //! The libp2p behaviours a partner node runs, combined into one [`Behaviour`].
 
+// `#[derive(NetworkBehaviour)]` generates `BehaviourEvent`, one undocumented variant per field.
+#![allow(missing_docs)]
+
 use super::codec::{RpcCodec, RPC_PROTOCOL};
 use super::error::NetError;
 use super::identity::PartnerBook;
