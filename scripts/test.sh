@@ -2,18 +2,27 @@
 # The whole test suite, from a fresh clone: installs what is missing, checks formatting and lints,
 # builds every binary and test once, runs every test, then a short chaos run.
 #   scripts/test.sh                      # everything
-#   scripts/test.sh -p coalition-core    # extra arguments go to `cargo test` (no chaos run)
+#   scripts/test.sh -p coalition-core    # only these tests: arguments go to `cargo test` (no chaos run)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib/setup.sh
 
 ensure_system_packages
+# The formatter and the linter are rustup components a minimal toolchain may lack.
+for component in rustfmt clippy; do
+  if ! cargo "${component/rustfmt/fmt}" --version >/dev/null 2>&1; then
+    say "installing the $component component"
+    rustup component add "$component"
+  fi
+done
 
 say "checking formatting (cargo fmt --check)"
 cargo fmt --all -- --check
 
 say "checking that coalition-core stays pure (no tokio, rocksdb or libp2p)"
-if cargo tree --locked -p coalition-core -e normal --prefix none | grep -E '^(tokio|rocksdb|librocksdb-sys|libp2p)[ -]'; then
+# Two steps, so that a failing `cargo tree` fails the script instead of passing the check.
+core_deps=$(cargo tree --locked -p coalition-core -e normal --prefix none)
+if grep -E '^(tokio|rocksdb|librocksdb-sys|libp2p)[ -]' <<<"$core_deps"; then
   echo "coalition-core depends on I/O crates (above); it must not" >&2
   exit 1
 fi
@@ -30,7 +39,11 @@ say "linting (cargo clippy -D warnings)"
 with_progress debug cargo clippy --locked --workspace --all-targets -- -D warnings
 
 say "running tests"
-cargo test --locked --workspace "$@"
+if [ $# -gt 0 ]; then
+  cargo test --locked "$@"
+else
+  cargo test --locked --workspace
+fi
 
 # A short chaos run (kill -9, pauses, double spends) with a fresh seed each time; the seed is printed.
 if [ $# -eq 0 ]; then

@@ -36,7 +36,8 @@ fn start_node(
         keypair: Arc::new(partner_key(0)),
         clock: clock::system(),
     };
-    let (w, h) = writer::spawn(config, store).context("starting the writer")?;
+    let (w, thread) = writer::spawn(config, store).context("starting the writer")?;
+    let h = thread.handle;
     Ok((reader, w, h))
 }
 

@@ -1,9 +1,10 @@
 //! Inbound network events, dispatched to the operation that handles each: gossiped entries to the
 //! writer, heads to anti-entropy, checkpoint signatures to the seal module, requests to their
-//! answers. At most [`MAX_IN_FLIGHT`] are handled at once; beyond that the dispatcher stops reading
-//! events, the swarm task queues them (up to its own bound) and then drops gossip and requests,
-//! which anti-entropy and the requesters' retries make good. No peer can make the node spawn
-//! without bound.
+//! answers. At most [`MAX_GOSSIP`] gossip messages and [`MAX_REQUESTS`] requests are handled at
+//! once, each kind with its own bound, so a flood of gossip never keeps a vote request (a member
+//! waiting at a till) from being answered. Beyond a bound the dispatcher waits, the swarm task
+//! queues events (up to its own bound) and then drops gossip and requests, which anti-entropy and
+//! the requesters' retries make good. No peer can make the node spawn without bound.
 
 use crate::epoch::seal;
 use crate::node::Node;
@@ -15,12 +16,15 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use tokio::sync::{mpsc, Semaphore};
 
-/// Inbound events handled at once, at most.
-pub const MAX_IN_FLIGHT: usize = 256;
+/// Gossip messages handled at once, at most.
+pub const MAX_GOSSIP: usize = 128;
+/// Requests handled at once, at most.
+pub const MAX_REQUESTS: usize = 128;
 
 /// Handles every event from the network until the network task stops.
 pub async fn run(node: Arc<Node>, replicator: Replicator, mut events: mpsc::Receiver<NetEvent>) {
-    let limit = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
+    let gossip = Arc::new(Semaphore::new(MAX_GOSSIP));
+    let requests = Arc::new(Semaphore::new(MAX_REQUESTS));
     let mut up = BTreeSet::new();
     while let Some(ev) = events.recv().await {
         match ev {
@@ -35,6 +39,10 @@ pub async fn run(node: Arc<Node>, replicator: Replicator, mut events: mpsc::Rece
                 tracing::info!(partner = %node.name_of(&p), "partner disconnected");
             }
             other => {
+                let limit = match other {
+                    NetEvent::Request { .. } => &requests,
+                    _ => &gossip,
+                };
                 // Closed only if the semaphore is closed, which it never is.
                 let Ok(permit) = limit.clone().acquire_owned().await else {
                     return;

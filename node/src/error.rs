@@ -98,6 +98,13 @@ pub enum NodeError {
     /// A sum of points over the ledger overflows (a damaged store: no valid ledger gets there).
     #[error(transparent)]
     Overflow(#[from] coalition_core::state::Overflow),
+    /// A rule the node relies on did not hold (a bug); nothing changed. Retried like a failure of
+    /// ours.
+    #[error("internal invariant broken: {what}")]
+    Invariant {
+        /// Which.
+        what: &'static str,
+    },
     /// Blocking work panicked or was cancelled.
     #[error("task failed: {0}")]
     Task(#[from] tokio::task::JoinError),
@@ -105,14 +112,16 @@ pub enum NodeError {
 
 impl NodeError {
     /// Whether an in-flight redemption that failed with this should be tried again later: the
-    /// quorum or the append may succeed once partners or the disk are back. A refusal is final.
+    /// quorum or the append may succeed once partners or the disk are back, or an earlier spend has
+    /// arrived. A refusal is final, and so is a certificate the ledger rules reject.
     pub fn is_transient(&self) -> bool {
         matches!(
             self,
             NodeError::NoQuorum { .. }
-                | NodeError::NotAppended(_)
+                | NodeError::NotAppended(AppendError::Waiting(_) | AppendError::Writer(_))
                 | NodeError::Writer(_)
                 | NodeError::Store(_)
+                | NodeError::Invariant { .. }
                 | NodeError::Task(_)
         )
     }

@@ -122,15 +122,6 @@ impl Node {
         Ok(tokio::task::spawn_blocking(move || f(&store)).await??)
     }
 
-    /// [`Node::blocking`] for work that fails with a [`NodeError`] of its own.
-    pub async fn blocking_node<T: Send + 'static>(
-        &self,
-        f: impl FnOnce(&Store) -> NodeResult<T> + Send + 'static,
-    ) -> NodeResult<T> {
-        let store = self.store().clone();
-        tokio::task::spawn_blocking(move || f(&store)).await?
-    }
-
     /// Sends an entry of ours to every partner, in the background: a lost gossip is delivered by
     /// anti-entropy.
     pub fn gossip_entry(&self, entry: SignedEntry) {

@@ -29,6 +29,7 @@ use crate::sync::Replicator;
 use crate::writer::{self, WriterConfig};
 use anyhow::Context;
 use coalition_core::clock::{self, SharedClock};
+use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -77,6 +78,8 @@ pub async fn start(config: &Config, clock: SharedClock) -> anyhow::Result<Runnin
     };
     let (writer, writer_thread) =
         writer::spawn(writer_config, store).context("starting the ledger writer")?;
+    let writer_ended = writer_thread.ended;
+    let writer_thread = writer_thread.handle;
 
     let net_config = NetworkConfig::new(
         config.keypair.secret_bytes(),
@@ -109,6 +112,11 @@ pub async fn start(config: &Config, clock: SharedClock) -> anyhow::Result<Runnin
         Duration::from_millis(config.file.vote_timeout_ms),
     );
     let mut tasks = Tasks::default();
+    // The writer thread stops only with the node, or when a sync to disk fails: then nothing can be
+    // written any more, and the node stops rather than answer every write with an error.
+    tasks.spawn("ledger writer", async move {
+        let _ = writer_ended.await;
+    });
     tasks.spawn(
         "dispatch",
         dispatch::run(node.clone(), replicator.clone(), events),
@@ -201,32 +209,35 @@ impl Running {
 /// The node's background tasks, by name.
 #[derive(Default)]
 struct Tasks {
-    set: JoinSet<&'static str>,
+    set: JoinSet<()>,
+    names: HashMap<tokio::task::Id, &'static str>,
 }
 
 impl Tasks {
     /// Starts `task` under `name`.
     fn spawn(&mut self, name: &'static str, task: impl Future<Output = ()> + Send + 'static) {
         tracing::debug!(task = name, "task started");
-        self.set.spawn(async move {
-            task.await;
-            name
-        });
+        let id = self.set.spawn(task).id();
+        self.names.insert(id, name);
     }
 
     /// Waits for the first task to end (by returning or by a panic) and names it, loudly.
     async fn first_to_end(&mut self) -> &'static str {
-        match self.set.join_next().await {
-            Some(Ok(name)) => {
-                tracing::error!(task = name, "a node task ended; shutting down");
-                name
+        let Some(ended) = self.set.join_next_with_id().await else {
+            return std::future::pending().await;
+        };
+        let (id, panic) = match ended {
+            Ok((id, ())) => (id, None),
+            Err(e) => (e.id(), Some(e)),
+        };
+        let name = self.names.get(&id).copied().unwrap_or("unnamed");
+        match panic {
+            None => tracing::error!(task = name, "a node task ended; shutting down"),
+            Some(e) => {
+                tracing::error!(task = name, error = %e, "a node task panicked; shutting down")
             }
-            Some(Err(e)) => {
-                tracing::error!(error = %e, "a node task panicked; shutting down");
-                "a"
-            }
-            None => std::future::pending().await,
         }
+        name
     }
 }
 
@@ -248,5 +259,22 @@ async fn shutdown_signal() {
     tokio::select! {
         _ = ctrl_c => {},
         _ = term => {},
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_first_task_to_end_is_named_even_when_it_panics() {
+        let mut tasks = Tasks::default();
+        tasks.spawn("forever", std::future::pending());
+        tasks.spawn("panics", async { panic!("boom") });
+        assert_eq!(tasks.first_to_end().await, "panics");
+        let mut tasks = Tasks::default();
+        tasks.spawn("forever", std::future::pending());
+        tasks.spawn("returns", async {});
+        assert_eq!(tasks.first_to_end().await, "returns");
     }
 }

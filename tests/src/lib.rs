@@ -38,7 +38,7 @@ pub fn bin(name: &str) -> PathBuf {
     let p = bin_dir().join(name);
     assert!(
         p.exists(),
-        "{} not found: build the binaries first (`cargo build --workspace --bins`, as scripts/test.sh does)",
+        "{} not found: build the binaries first (`cargo test --workspace --no-run`, as scripts/test.sh does, builds them)",
         p.display()
     );
     p

@@ -130,12 +130,54 @@ pub fn compute_statement(
     let partners: Vec<PartnerId> = genesis.partners.iter().map(|p| p.id).collect();
     let set = check_distinct(&partners)?;
     let opening = opening_balances(&partners, activity.epoch, prev)?;
+    let (cells, redeemed) = sum_redemptions(&set, activity)?;
+    let gross_points: Vec<Vec<Points>> = partners
+        .iter()
+        .map(|i| {
+            partners
+                .iter()
+                .map(|r| cells.get(&(*i, *r)).copied().unwrap_or(0))
+                .collect()
+        })
+        .collect();
+    let gross_money = price(genesis, &partners, &gross_points)?;
+    let net = net_positions(&partners, &gross_money)?;
+    let transfers = netting(&partners, &net)?;
+    let per_issuer = issuer_totals(&partners, opening, activity, &redeemed)?;
+    let statement = SettlementStatement {
+        epoch: activity.epoch,
+        currency: genesis.currency.clone(),
+        point_value: genesis.point_value,
+        fee_bps: genesis.fee_bps,
+        partners,
+        gross_points,
+        gross_money,
+        net,
+        transfers,
+        per_issuer,
+    };
+    // Make sure `hash()` is well defined (a coalition of hundreds of partners would exceed the
+    // canonical size limit) before anyone seals it.
+    try_encode(&statement)?;
+    Ok(statement)
+}
 
-    let mut cells: BTreeMap<(PartnerId, PartnerId), Points> = BTreeMap::new();
-    let mut redeemed: BTreeMap<PartnerId, Points> = BTreeMap::new();
+/// Points per `(issuer, redeemer)` cell.
+type Cells = BTreeMap<(PartnerId, PartnerId), Points>;
+/// Points per partner.
+type PerPartner = BTreeMap<PartnerId, Points>;
+
+/// Points redeemed per `(issuer, redeemer)` cell (none on the diagonal) and per issuer (at itself
+/// included), after checking that every party of the activity is a partner.
+fn sum_redemptions(
+    set: &BTreeSet<PartnerId>,
+    activity: &EpochActivity,
+) -> Result<(Cells, PerPartner), SettlementError> {
+    let mut cells = Cells::new();
+    let mut redeemed = PerPartner::new();
     for r in &activity.redemptions {
-        let issuer = known(&set, r.issuer, "redemption issuer")?;
-        let redeemer = known(&set, r.redeemer, "redemption redeemer")?;
+        let issuer = known(set, r.issuer, "redemption issuer")?;
+        let redeemer = known(set, r.redeemer, "redemption redeemer")?;
         add_points(&mut redeemed, issuer, r.points, "points redeemed", issuer)?;
         if issuer != redeemer {
             add_points(
@@ -153,22 +195,21 @@ pub fn compute_statement(
         (&activity.restored, "restored"),
     ] {
         for &partner in map.keys() {
-            known(&set, partner, role)?;
+            known(set, partner, role)?;
         }
     }
+    Ok((cells, redeemed))
+}
 
-    let gross_points: Vec<Vec<Points>> = partners
+/// Each cell's money after the fee, priced once per cell.
+fn price(
+    genesis: &Genesis,
+    partners: &[PartnerId],
+    gross_points: &[Vec<Points>],
+) -> Result<Vec<Vec<u64>>, SettlementError> {
+    partners
         .iter()
-        .map(|i| {
-            partners
-                .iter()
-                .map(|r| cells.get(&(*i, *r)).copied().unwrap_or(0))
-                .collect()
-        })
-        .collect();
-    let gross_money = partners
-        .iter()
-        .zip(&gross_points)
+        .zip(gross_points)
         .map(|(issuer, row)| {
             row.iter()
                 .map(|&points| {
@@ -181,18 +222,24 @@ pub fn compute_statement(
                 })
                 .collect::<Result<Vec<u64>, _>>()
         })
-        .collect::<Result<Vec<_>, _>>()?;
-    let net = net_positions(&partners, &gross_money)?;
-    let transfers = netting(&partners, &net)?;
+        .collect()
+}
 
-    let get = |map: &BTreeMap<PartnerId, Points>, p: &PartnerId| map.get(p).copied().unwrap_or(0);
-    let per_issuer = partners
+/// Each issuer's points for the epoch, in partner order, and what it carries forward.
+fn issuer_totals(
+    partners: &[PartnerId],
+    opening: Vec<Points>,
+    activity: &EpochActivity,
+    redeemed: &PerPartner,
+) -> Result<Vec<IssuerTotals>, SettlementError> {
+    let get = |map: &PerPartner, p: &PartnerId| map.get(p).copied().unwrap_or(0);
+    partners
         .iter()
         .zip(opening)
         .map(|(issuer, opening)| {
             let (issued, redeemed, expired, restored) = (
                 get(&activity.issued, issuer),
-                get(&redeemed, issuer),
+                get(redeemed, issuer),
                 get(&activity.expired, issuer),
                 get(&activity.restored, issuer),
             );
@@ -206,24 +253,7 @@ pub fn compute_statement(
                 outstanding: carry_forward(*issuer, opening, issued, redeemed, expired, restored)?,
             })
         })
-        .collect::<Result<Vec<_>, SettlementError>>()?;
-
-    let statement = SettlementStatement {
-        epoch: activity.epoch,
-        currency: genesis.currency.clone(),
-        point_value: genesis.point_value,
-        fee_bps: genesis.fee_bps,
-        partners,
-        gross_points,
-        gross_money,
-        net,
-        transfers,
-        per_issuer,
-    };
-    // Make sure `hash()` is well defined (a coalition of hundreds of partners would exceed the
-    // canonical size limit) before anyone seals it.
-    try_encode(&statement)?;
-    Ok(statement)
+        .collect()
 }
 
 #[cfg(test)]

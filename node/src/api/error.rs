@@ -2,7 +2,7 @@
 //! once (`impl From<NodeError> for ApiError`); handlers never pick a status themselves.
 
 use crate::error::NodeError;
-use crate::writer::WriterError;
+use crate::writer::{AppendError, WriterError};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -75,10 +75,14 @@ impl From<NodeError> for ApiError {
             NodeError::RefusedBy { code, .. } => (S::UNPROCESSABLE_ENTITY, code.as_str()),
             NodeError::NoQuorum { .. } => (S::SERVICE_UNAVAILABLE, "no_quorum"),
             NodeError::ReferenceReused { .. } => (S::CONFLICT, "reference_reused"),
-            NodeError::Busy { .. } | NodeError::ShuttingDown => {
+            // Try again later: another request has the order, the node is stopping (a certificate
+            // that could not be appended then stays in flight), or it is too far behind to take more.
+            NodeError::Busy { .. }
+            | NodeError::ShuttingDown
+            | NodeError::NotAppended(AppendError::Writer(WriterError::ShuttingDown))
+            | NodeError::Writer(WriterError::PendingFull { .. }) => {
                 (S::SERVICE_UNAVAILABLE, "unavailable")
             }
-            NodeError::Writer(WriterError::ShuttingDown) => (S::SERVICE_UNAVAILABLE, "unavailable"),
             NodeError::NotAppended(_)
             | NodeError::Writer(_)
             | NodeError::Store(_)
@@ -86,6 +90,7 @@ impl From<NodeError> for ApiError {
             | NodeError::Proof(_)
             | NodeError::Merkle(_)
             | NodeError::Overflow(_)
+            | NodeError::Invariant { .. }
             | NodeError::Task(_) => (S::INTERNAL_SERVER_ERROR, "internal"),
         };
         let message = match status {

@@ -261,35 +261,35 @@ impl Sealer {
             .flat_map(|epoch| peers.iter().map(move |p| (epoch, *p)))
             .collect();
         let net = node.net().clone();
-        let answers: Vec<_> = stream::iter(asks)
+        // Each answer is stored as it arrives, not after the slowest.
+        stream::iter(asks)
             .map(move |(epoch, peer)| {
                 let net = net.clone();
                 async move {
                     let req = Request::GetCheckpointSigs { epoch };
-                    (
-                        peer,
-                        net.request_with_timeout(peer, req, PULL_TIMEOUT).await,
-                    )
+                    (peer, net.request_with_timeout(peer, req, PULL_TIMEOUT).await)
                 }
             })
             .buffer_unordered(PULL_CONCURRENCY)
-            .collect()
-            .await;
-        for (peer, answer) in answers {
-            match answer {
-                Ok(Response::CheckpointSigs(sigs)) => {
-                    for sig in sigs {
-                        on_signature(node, peer, sig).await;
+            .for_each(|(peer, answer)| {
+                let node = node.clone();
+                async move {
+                    match answer {
+                        Ok(Response::CheckpointSigs(sigs)) => {
+                            for sig in sigs {
+                                on_signature(&node, peer, sig).await;
+                            }
+                        }
+                        Ok(other) => {
+                            tracing::debug!(peer = %node.name_of(&peer), answer = other.kind(), "unexpected answer to a signature request")
+                        }
+                        Err(e) => {
+                            tracing::debug!(peer = %node.name_of(&peer), error = %e, "signature request failed")
+                        }
                     }
                 }
-                Ok(other) => {
-                    tracing::debug!(peer = %node.name_of(&peer), answer = other.kind(), "unexpected answer to a signature request")
-                }
-                Err(e) => {
-                    tracing::debug!(peer = %node.name_of(&peer), error = %e, "signature request failed")
-                }
-            }
-        }
+            })
+            .await;
     }
 
     /// Moves the sealed prefix forward and appends each newly sealed epoch to the anchor file.

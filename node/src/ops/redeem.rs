@@ -70,7 +70,7 @@ impl Redeemer {
         let result = self.complete(builder).await;
         // Certified but not appended: it stays in flight, for the retry to append.
         if !matches!(result, Err(NodeError::NotAppended(_))) {
-            self.forget(order_id).await;
+            self.forget(order_id);
         }
         let metrics = node.metrics();
         match &result {
@@ -99,7 +99,7 @@ impl Redeemer {
         };
         // Appended before a crash took the node down ahead of clearing the mark.
         if self.already_certified(&order).await?.is_some() {
-            self.forget(id).await;
+            self.forget(id);
             return Ok(None);
         }
         let genesis = self.node.genesis().clone();
@@ -110,22 +110,27 @@ impl Redeemer {
         match attempt {
             Ok(done) => {
                 self.node.metrics().certificates_formed.inc();
-                self.forget(id).await;
+                self.forget(id);
                 Ok(Some(done))
             }
             Err(e) if e.is_transient() => Err(e),
             Err(e) => {
-                self.forget(id).await;
+                self.forget(id);
                 Err(e)
             }
         }
     }
 
-    /// Removes an order from the in-flight set (a failure is logged: the retry removes it later).
-    async fn forget(&self, order_id: Hash) {
-        if let Err(e) = self.node.writer().remove_inflight(order_id).await {
-            tracing::warn!(order = %order_id.short(), error = %e, "cannot forget an in-flight order");
-        }
+    /// Removes an order from the in-flight set, in the background: nobody waits for it (the
+    /// removal is not synced anyway), and if it is lost the retry finds the order done and removes
+    /// it again.
+    fn forget(&self, order_id: Hash) {
+        let writer = self.node.writer().clone();
+        tokio::spawn(async move {
+            if let Err(e) = writer.remove_inflight(order_id).await {
+                tracing::warn!(order = %order_id.short(), error = %e, "cannot forget an in-flight order");
+            }
+        });
     }
 
     /// Gathers votes for the builder's order, forms the certificate, appends it.
@@ -187,7 +192,9 @@ impl Redeemer {
                 failures,
             });
         }
-        let verified = builder.finish().map_err(NodeError::OrderRefused)?;
+        let verified = builder.finish().map_err(|_| NodeError::Invariant {
+            what: "a builder with a quorum could not finish its certificate",
+        })?;
         let cert = verified.inner().clone();
         let order_id = cert.order.order.id();
         let points = cert.order.order.points;

@@ -42,6 +42,9 @@ pub enum BadFrame {
     /// The body is not a valid message.
     #[error(transparent)]
     Message(#[from] MessageError),
+    /// The stream itself carried invalid data (below our framing).
+    #[error("invalid data on the stream")]
+    InvalidStream,
 }
 
 /// Reads and writes [`Request`]s and [`Response`]s as frames.
@@ -115,8 +118,8 @@ impl request_response::Codec for RpcCodec {
             Err(e) if e.kind() == io::ErrorKind::InvalidData => {
                 match e.into_inner().map(|inner| inner.downcast::<BadFrame>()) {
                     Some(Ok(bad)) => Ok(Err(*bad)),
-                    Some(Err(other)) => Err(io::Error::new(io::ErrorKind::InvalidData, other)),
-                    None => Err(io::ErrorKind::InvalidData.into()),
+                    // Still the peer's bytes: it counts against the peer like any bad frame.
+                    Some(Err(_)) | None => Ok(Err(BadFrame::InvalidStream)),
                 }
             }
             // A stream cut short or reset: nobody to blame.

@@ -59,7 +59,7 @@ use futures::StreamExt;
 use identity::PartnerBook;
 use libp2p::multiaddr::Protocol;
 use libp2p::swarm::SwarmEvent;
-use libp2p::{noise, tcp, yamux, Multiaddr, SwarmBuilder};
+use libp2p::{noise, tcp, yamux, Multiaddr, Swarm, SwarmBuilder};
 use std::net::SocketAddr;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
@@ -179,56 +179,8 @@ pub async fn spawn(
         config.request_timeout,
     )?;
 
-    let builder = SwarmBuilder::with_existing_identity(keypair)
-        .with_tokio()
-        .with_tcp(
-            tcp::Config::default().nodelay(true),
-            noise::Config::new,
-            yamux::Config::default,
-        )
-        .map_err(|e| NetError::Transport {
-            reason: format!("noise: {e}"),
-        })?;
-    let builder = match builder.with_behaviour(|_| behaviour) {
-        Ok(builder) => builder,
-        Err(never) => match never {},
-    };
-    let mut swarm = builder
-        .with_swarm_config(|c| c.with_idle_connection_timeout(IDLE_CONNECTION_TIMEOUT))
-        .build();
-
-    for topic in Topic::ALL {
-        swarm
-            .behaviour_mut()
-            .gossip
-            .subscribe(&topic.ident())
-            .map_err(|e| NetError::Transport {
-                reason: format!("subscribe {}: {e}", topic.name()),
-            })?;
-    }
-    swarm
-        .listen_on(listen.clone())
-        .map_err(|e| NetError::Transport {
-            reason: format!("cannot listen on {listen}: {e}"),
-        })?;
-    let first = tokio::time::timeout(LISTEN_TIMEOUT, async {
-        loop {
-            match swarm.select_next_some().await {
-                SwarmEvent::NewListenAddr { address, .. } => return Ok(address),
-                SwarmEvent::ListenerClosed { reason, .. } => {
-                    return Err(format!("listener closed: {reason:?}"));
-                }
-                SwarmEvent::ListenerError { error, .. } => return Err(error.to_string()),
-                _ => {}
-            }
-        }
-    })
-    .await
-    .map_err(|_| format!("no listen address after {LISTEN_TIMEOUT:?}"))
-    .and_then(|r| r)
-    .map_err(|reason| NetError::Transport {
-        reason: format!("cannot listen on {listen}: {reason}"),
-    })?;
+    let mut swarm = build_swarm(keypair, behaviour)?;
+    let first = listen_on(&mut swarm, listen).await?;
     tracing::info!(partner = %book.name(&local), address = %first, "listening");
 
     let (cmd_tx, cmd_rx) = mpsc::channel(256);
@@ -258,6 +210,70 @@ pub async fn spawn(
         isolated,
     };
     Ok((handle, event_rx))
+}
+
+/// The swarm of `keypair`'s node with `behaviour`, over TCP + noise + yamux, subscribed to every
+/// topic.
+fn build_swarm(
+    keypair: libp2p::identity::Keypair,
+    behaviour: Behaviour,
+) -> Result<Swarm<Behaviour>, NetError> {
+    let builder = SwarmBuilder::with_existing_identity(keypair)
+        .with_tokio()
+        .with_tcp(
+            tcp::Config::default().nodelay(true),
+            noise::Config::new,
+            yamux::Config::default,
+        )
+        .map_err(|e| NetError::Transport {
+            reason: format!("noise: {e}"),
+        })?;
+    let builder = match builder.with_behaviour(|_| behaviour) {
+        Ok(builder) => builder,
+        Err(never) => match never {},
+    };
+    let mut swarm = builder
+        .with_swarm_config(|c| c.with_idle_connection_timeout(IDLE_CONNECTION_TIMEOUT))
+        .build();
+
+    for topic in Topic::ALL {
+        swarm
+            .behaviour_mut()
+            .gossip
+            .subscribe(&topic.ident())
+            .map_err(|e| NetError::Transport {
+                reason: format!("subscribe {}: {e}", topic.name()),
+            })?;
+    }
+    Ok(swarm)
+}
+
+/// Starts listening on `listen` and waits for the first address (with the real port if 0 was
+/// asked), at most [`LISTEN_TIMEOUT`].
+async fn listen_on(swarm: &mut Swarm<Behaviour>, listen: Multiaddr) -> Result<Multiaddr, NetError> {
+    swarm
+        .listen_on(listen.clone())
+        .map_err(|e| NetError::Transport {
+            reason: format!("cannot listen on {listen}: {e}"),
+        })?;
+    tokio::time::timeout(LISTEN_TIMEOUT, async {
+        loop {
+            match swarm.select_next_some().await {
+                SwarmEvent::NewListenAddr { address, .. } => return Ok(address),
+                SwarmEvent::ListenerClosed { reason, .. } => {
+                    return Err(format!("listener closed: {reason:?}"));
+                }
+                SwarmEvent::ListenerError { error, .. } => return Err(error.to_string()),
+                _ => {}
+            }
+        }
+    })
+    .await
+    .map_err(|_| format!("no listen address after {LISTEN_TIMEOUT:?}"))
+    .and_then(|r| r)
+    .map_err(|reason| NetError::Transport {
+        reason: format!("cannot listen on {listen}: {reason}"),
+    })
 }
 
 #[cfg(test)]

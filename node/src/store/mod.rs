@@ -128,7 +128,6 @@ pub struct HistoryItem {
     pub row: HistoryRow,
 }
 
-/// The node's database. Cheap to clone; all clones share one RocksDB instance.
 /// The node's database, to read. Cheap to clone; all clones share one RocksDB instance.
 #[derive(Clone)]
 pub struct Store {

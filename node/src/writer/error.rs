@@ -24,6 +24,12 @@ pub enum WriterError {
         /// The bound.
         limit: usize,
     },
+    /// A rule the writer relies on did not hold (a bug): nothing was written.
+    #[error("internal invariant broken: {what}")]
+    Invariant {
+        /// Which.
+        what: &'static str,
+    },
     /// The writer is gone: the node is shutting down (or the writer stopped after a failed sync).
     #[error("the node is shutting down")]
     ShuttingDown,

@@ -116,18 +116,32 @@ pub struct WriterConfig {
     pub clock: SharedClock,
 }
 
-/// Starts the writer thread over the store's writer. It stops when every [`Writer`] is dropped.
+/// The writer thread, for whoever runs the node.
+pub struct WriterThread {
+    /// Joins the thread (the store is closed once it returns).
+    pub handle: std::thread::JoinHandle<()>,
+    /// Completes when the thread has stopped: when every [`Writer`] is gone, or after a failed sync.
+    pub ended: oneshot::Receiver<()>,
+}
+
+/// Starts the writer thread over the store's writer. It stops when every [`Writer`] is dropped, or
+/// after a sync to disk fails.
 pub fn spawn(
     config: WriterConfig,
     mut store: StoreWriter,
-) -> std::io::Result<(Writer, std::thread::JoinHandle<()>)> {
+) -> std::io::Result<(Writer, WriterThread)> {
     let (tx, rx) = mpsc::channel(1024);
     store.defer_syncs();
     let ledger = Ledger::new(config.genesis.as_ref().clone(), store, MAX_PENDING);
+    // Dropped, and so `ended` completed, when the thread returns.
+    let (alive, ended) = oneshot::channel::<()>();
     let handle = std::thread::Builder::new()
         .name("ledger-writer".into())
-        .spawn(move || thread::Thread::new(ledger, config).run(rx))?;
-    Ok((Writer { tx }, handle))
+        .spawn(move || {
+            thread::Thread::new(ledger, config).run(rx);
+            drop(alive);
+        })?;
+    Ok((Writer { tx }, WriterThread { handle, ended }))
 }
 
 impl Writer {

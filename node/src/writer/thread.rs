@@ -268,8 +268,11 @@ impl Thread {
             prior,
         ) {
             (Ok(VoteDecision::Again { .. }), Some(v)) => Ok(v),
-            // "New", or "again" with nothing stored (which the rule never says): sign and store.
-            (Ok(VoteDecision::New { order_id } | VoteDecision::Again { order_id }), _) => {
+            (Ok(VoteDecision::Again { .. }), None) => Err(WriterError::Invariant {
+                what: "the vote rule said 'again' without a stored vote",
+            }
+            .into()),
+            (Ok(VoteDecision::New { order_id }), _) => {
                 let v = Vote::sign(order_id, &self.keypair);
                 // Durable before it leaves this node (the reply waits for the group's sync): a
                 // restart must never let us vote twice.

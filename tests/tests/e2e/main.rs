@@ -9,8 +9,8 @@
 //!
 //! Every test starts its own [`coalition_tests::Cluster`] (its own temporary directory and ports),
 //! or its own [`coalition_tests::InProcessNode`], so the tests run in parallel threads of this one
-//! process. The workspace's binaries must be built
-//! first (`cargo build --workspace --bins`).
+//! process. The binaries they drive must be built first: `cargo test --workspace` (or `--no-run`, as
+//! scripts/test.sh does) builds them, since the node and CLI crates have integration tests.
 
 mod byzantine;
 mod cli_contract;
