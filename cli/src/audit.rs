@@ -250,6 +250,10 @@ fn export_cmd(ctx: &Context, out: &Path, epoch: Option<u64>) -> Result<()> {
 struct Verdict {
     verdict: &'static str,
     source: String,
+    /// The hash of the genesis the entries were checked against, and where it came from: an audit
+    /// proves consistency with *this* genesis, so the auditor compares it with a trusted copy.
+    genesis: Hash,
+    genesis_from: String,
     #[serde(flatten)]
     report: coalition_core::audit::AuditReport,
 }
@@ -260,12 +264,13 @@ fn verify_cmd(
     genesis: Option<&Path>,
     epoch: Option<u64>,
 ) -> Result<()> {
-    let (report, source) = match export {
+    let (report, source, checked) = match export {
         Some(path) => {
             let genesis_path = genesis.ok_or_else(|| {
                 UsageError("--export needs --genesis FILE: the export is checked against it".into())
             })?;
             let genesis = read_genesis(genesis_path)?;
+            let checked = (genesis.hash(), genesis_path.display().to_string());
             if epoch.is_some() {
                 return Err(UsageError(
                     "--epoch applies to a live node; an export covers the epochs it holds".into(),
@@ -280,14 +285,19 @@ fn verify_cmd(
             (
                 result.map_err(|f| anyhow!("audit FAILED: {f}"))?,
                 path.display().to_string(),
+                checked,
             )
         }
         None => {
             let client = ctx.client();
-            let genesis = match genesis {
-                Some(p) => read_genesis(p)?,
-                None => client.genesis().context("cannot get the node's genesis")?,
+            let (genesis, from) = match genesis {
+                Some(p) => (read_genesis(p)?, p.display().to_string()),
+                None => (
+                    client.genesis().context("cannot get the node's genesis")?,
+                    "the audited node".to_string(),
+                ),
             };
+            let checked = (genesis.hash(), from);
             let mut buf = Vec::new();
             write_export(ctx, &client, epoch, &mut buf)?;
             let bar = progress(ctx, None, "verifying entries");
@@ -296,18 +306,22 @@ fn verify_cmd(
             (
                 result.map_err(|f| anyhow!("audit FAILED: {f}"))?,
                 ctx.node.clone(),
+                checked,
             )
         }
     };
+    let (genesis, genesis_from) = checked;
     if ctx.out.json {
         return ctx.out.json(&Verdict {
             verdict: "ok",
             source,
+            genesis,
+            genesis_from,
             report,
         });
     }
     ctx.out.line(format!(
-        "audit OK: {source}: {} entries ({} certificates), checkpoints 0..={} recomputed and sealed, last checkpoint {}",
+        "audit OK: {source}: {} entries ({} certificates), checkpoints 0..={} recomputed and sealed, last checkpoint {}, against genesis {genesis} from {genesis_from}",
         report.entries, report.certificates, report.epoch, report.last_checkpoint
     ))
 }

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 /// One partner merchant.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct GenesisPartner {
     /// Display name ("Café Lumière").
     pub name: String,
@@ -22,6 +23,7 @@ pub struct GenesisPartner {
 
 /// How much money one point is worth: `minor_units` per `per_points` points (e.g. 1 cent per 2 points).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct PointValue {
     /// Money in minor units (cents)...
     pub minor_units: u64,
@@ -40,7 +42,11 @@ impl PointValue {
 }
 
 /// The coalition's founding document.
+///
+/// Unknown fields are refused: a node that ignored a parameter it does not know would follow other
+/// rules than its peers while claiming the same coalition.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Genesis {
     /// The coalition's name.
     pub coalition: String,
@@ -235,6 +241,24 @@ mod tests {
                 "n={n}: quorum must be reachable with f down"
             );
         }
+    }
+
+    #[test]
+    fn unknown_fields_are_refused() {
+        let g = genesis(2);
+        let mut doc = serde_json::to_value(&g).unwrap();
+        let back: Genesis = serde_json::from_value(doc.clone()).unwrap();
+        assert_eq!(back, g);
+        doc["chain_id"] = serde_json::json!(31337);
+        let err = serde_json::from_value::<Genesis>(doc.clone()).unwrap_err();
+        assert!(
+            err.to_string().contains("unknown field `chain_id`"),
+            "{err}"
+        );
+        doc.as_object_mut().unwrap().remove("chain_id");
+        doc["partners"][0]["iban"] = serde_json::json!("DE00");
+        let err = serde_json::from_value::<Genesis>(doc).unwrap_err();
+        assert!(err.to_string().contains("unknown field `iban`"), "{err}");
     }
 
     #[test]

@@ -122,6 +122,46 @@ pub fn load_key(path: &Path) -> Result<Keypair, ConfigError> {
     Ok(keypair)
 }
 
+/// The longest anti-entropy period: beyond it a node that missed gossip stays behind for hours.
+pub const MAX_ANTI_ENTROPY_SECS: u64 = 3600;
+/// The longest a redemption may wait for votes: a till does not wait longer than this.
+pub const MAX_VOTE_TIMEOUT_MS: u64 = 600_000;
+/// The shortest API token: guessing it must be out of reach.
+pub const MIN_API_TOKEN_LEN: usize = 16;
+
+/// Checks the settings that are not files: addresses parse, the token is a usable secret, periods are
+/// within range (a timeout of `u64::MAX` would overflow the clock arithmetic it feeds).
+fn check_settings(file: &NodeConfig) -> Result<(), ConfigError> {
+    let invalid = |field, reason: String| ConfigError::Invalid { field, reason };
+    crate::p2p::parse_addr(&file.p2p_listen).map_err(|e| invalid("p2p_listen", e.to_string()))?;
+    for peer in &file.peers {
+        crate::p2p::parse_addr(peer).map_err(|e| invalid("peers", e.to_string()))?;
+    }
+    // It travels in an `Authorization` header, so visible ASCII only; spaces would be trimmed
+    // away by some clients and make a token of blanks.
+    if file.api_token.len() < MIN_API_TOKEN_LEN
+        || !file.api_token.bytes().all(|b| b.is_ascii_graphic())
+    {
+        return Err(invalid(
+            "api_token",
+            format!("must be at least {MIN_API_TOKEN_LEN} visible ASCII characters (no spaces)"),
+        ));
+    }
+    if !(1..=MAX_ANTI_ENTROPY_SECS).contains(&file.anti_entropy_secs) {
+        return Err(invalid(
+            "anti_entropy_secs",
+            format!("must be between 1 and {MAX_ANTI_ENTROPY_SECS}"),
+        ));
+    }
+    if !(1..=MAX_VOTE_TIMEOUT_MS).contains(&file.vote_timeout_ms) {
+        return Err(invalid(
+            "vote_timeout_ms",
+            format!("must be between 1 and {MAX_VOTE_TIMEOUT_MS}"),
+        ));
+    }
+    Ok(())
+}
+
 impl Config {
     /// Reads `node.toml` and everything it names.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
@@ -148,18 +188,7 @@ impl Config {
             field: "api_listen",
             reason: format!("{:?} is not an address:port ({e})", file.api_listen),
         })?;
-        if file.api_token.len() < 16 {
-            return Err(ConfigError::Invalid {
-                field: "api_token",
-                reason: "must be at least 16 characters".into(),
-            });
-        }
-        if file.anti_entropy_secs == 0 || file.vote_timeout_ms == 0 {
-            return Err(ConfigError::Invalid {
-                field: "anti_entropy_secs/vote_timeout_ms",
-                reason: "must be positive".into(),
-            });
-        }
+        check_settings(&file)?;
         let anchor_file = match &file.anchor_file {
             Some(p) => resolve(base, p),
             None => file.data_dir.join("anchors.txt"),

@@ -179,6 +179,9 @@ pub enum InvalidRequest {
         /// The longest lifetime.
         max: u64,
     },
+    /// A receipt reference of nothing but whitespace.
+    #[error("reference must not be empty: send the receipt number, or leave reference out")]
+    EmptyReference,
     /// The order token does not decode.
     #[error(transparent)]
     OrderToken(#[from] coalition_client::order::TokenError),

@@ -535,6 +535,18 @@ pub fn raw_http(
     headers: &[(&str, &str)],
     body: &[u8],
 ) -> Result<(u16, String)> {
+    let (status, _, body) = raw_http_with_head(addr, method, path, headers, body)?;
+    Ok((status, body))
+}
+
+/// Like [`raw_http`], also returning the answer's status line and headers as sent.
+pub fn raw_http_with_head(
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Result<(u16, String, String)> {
     let mut s =
         std::net::TcpStream::connect(addr).with_context(|| format!("connecting to {addr}"))?;
     s.set_read_timeout(Some(Duration::from_secs(30)))?;
@@ -574,7 +586,7 @@ pub fn raw_http(
     } else {
         body.to_string()
     };
-    Ok((status, body))
+    Ok((status, head.to_string(), body))
 }
 
 fn dechunk(mut s: &str) -> Result<String> {

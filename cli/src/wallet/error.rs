@@ -64,10 +64,10 @@ pub enum WalletError {
 #[derive(Debug, thiserror::Error)]
 pub enum CorruptReason {
     /// Far bigger than any wallet.
-    #[error("{len} bytes is far larger than any wallet")]
+    #[error("more than {max} bytes, far larger than any wallet")]
     TooLarge {
-        /// The file's length.
-        len: u64,
+        /// The most a wallet file may hold.
+        max: u64,
     },
     /// Nothing but whitespace.
     #[error("the file is empty")]

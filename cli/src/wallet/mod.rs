@@ -53,7 +53,7 @@ use error::Problem;
 
 pub use error::{CorruptReason, WalletError};
 pub use kdf::{KdfCost, KdfCostError, KdfError};
-pub use passphrase::{new_passphrase_for, passphrase_for, PASSPHRASE_ENV};
+pub use passphrase::{new_passphrase_for, passphrase_for, MIN_PASSPHRASE_CHARS, PASSPHRASE_ENV};
 pub use seal::{SealError, Sealed};
 
 /// The `format` field of every wallet.
@@ -108,11 +108,15 @@ pub fn read(path: &Path) -> Result<Sealed, WalletError> {
         path: path.to_path_buf(),
         source,
     };
-    let len = std::fs::metadata(path).map_err(read_err)?.len();
-    if len > MAX_FILE_LEN {
-        return Err(Problem::from(CorruptReason::TooLarge { len }).at(path));
+    // Read at most one byte past the limit, whatever the file claims to be: a device such as
+    // /dev/zero or a pipe has no length to check beforehand and would be read forever.
+    let file = std::fs::File::open(path).map_err(read_err)?;
+    let mut bytes = Vec::new();
+    io::Read::read_to_end(&mut io::Read::take(file, MAX_FILE_LEN + 1), &mut bytes)
+        .map_err(read_err)?;
+    if bytes.len() as u64 > MAX_FILE_LEN {
+        return Err(Problem::from(CorruptReason::TooLarge { max: MAX_FILE_LEN }).at(path));
     }
-    let bytes = std::fs::read(path).map_err(read_err)?;
     Sealed::parse(&bytes).map_err(|p| p.at(path))
 }
 

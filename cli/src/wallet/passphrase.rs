@@ -14,8 +14,11 @@ pub fn passphrase_for(path: &Path) -> anyhow::Result<Zeroizing<String>> {
     prompt(path, &format!("Passphrase for wallet {}: ", path.display()))
 }
 
-/// The passphrase for a new wallet: from [`PASSPHRASE_ENV`], else asked twice on the terminal. Never
-/// empty.
+/// The fewest characters a new wallet's passphrase may have.
+pub const MIN_PASSPHRASE_CHARS: usize = 8;
+
+/// The passphrase for a new wallet: from [`PASSPHRASE_ENV`], else asked twice on the terminal. At
+/// least [`MIN_PASSPHRASE_CHARS`] characters.
 pub fn new_passphrase_for(path: &Path) -> anyhow::Result<Zeroizing<String>> {
     let pass = match passphrase_from_env()? {
         Some(p) => p,
@@ -34,9 +37,12 @@ pub fn new_passphrase_for(path: &Path) -> anyhow::Result<Zeroizing<String>> {
             first
         }
     };
-    if pass.is_empty() {
+    // The file is offline-guessable by whoever copies it; argon2id slows each guess, but a
+    // passphrase of a few characters is found anyway.
+    let chars = pass.chars().count();
+    if chars < MIN_PASSPHRASE_CHARS {
         anyhow::bail!(
-            "the passphrase is empty; wallet {} not created",
+            "the passphrase has {chars} characters; it must have at least {MIN_PASSPHRASE_CHARS} characters; wallet {} not created",
             path.display()
         );
     }

@@ -68,7 +68,11 @@ async fn health() -> impl IntoResponse {
 
 async fn metrics(State(app): Shared) -> impl IntoResponse {
     (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        // What the encoder writes is OpenMetrics text (it ends in "# EOF"), not Prometheus 0.0.4.
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
         app.node.metrics().render(),
     )
 }

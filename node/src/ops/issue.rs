@@ -37,6 +37,15 @@ pub async fn issue(node: &Node, req: IssueRequest) -> NodeResult<IssueResponse> 
         }
         .into());
     }
+    // An empty reference would be one receipt shared by every POS that sends it: a second
+    // purchase would silently get the first one's lot.
+    if req
+        .reference
+        .as_deref()
+        .is_some_and(|r| r.trim().is_empty())
+    {
+        return Err(InvalidRequest::EmptyReference.into());
+    }
     let time = node.now();
     // Without a receipt reference, a random one keeps two identical purchases in one second
     // apart; with one, a POS retrying the same receipt gets the lot already issued for it.

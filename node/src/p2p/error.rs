@@ -43,6 +43,16 @@ pub enum NetError {
         /// What the transport said.
         reason: String,
     },
+    /// Another process listens on our p2p port: most likely a second instance of this partner,
+    /// which peers would see as a second history of one partner.
+    #[error(
+        "cannot listen on {addr}: the address is in use (is another coalition-node of this \
+         partner, or another program, already running on it?)"
+    )]
+    AddressInUse {
+        /// The listen address.
+        addr: String,
+    },
     /// Setting up the transport or the behaviours failed (listen error, bad key, invalid gossipsub
     /// configuration).
     #[error("transport: {reason}")]

@@ -179,6 +179,7 @@ pub async fn spawn(
         config.request_timeout,
     )?;
 
+    refuse_port_in_use(&listen)?;
     let mut swarm = build_swarm(keypair, behaviour)?;
     let first = listen_on(&mut swarm, listen).await?;
     tracing::info!(partner = %book.name(&local), address = %first, "listening");
@@ -246,6 +247,39 @@ fn build_swarm(
             })?;
     }
     Ok(swarm)
+}
+
+/// Fails with [`NetError::AddressInUse`] if another socket listens on `listen`'s TCP port.
+///
+/// libp2p's TCP listener sets `SO_REUSEPORT` (so outgoing connections can reuse the port), which
+/// lets a second process of the same user listen on the same port and take half the connections.
+/// A plain bind, without `SO_REUSEPORT`, fails while any other socket holds the port; the probe
+/// is released before libp2p binds.
+fn refuse_port_in_use(listen: &Multiaddr) -> Result<(), NetError> {
+    let mut ip = None;
+    let mut port = None;
+    for part in listen.iter() {
+        match part {
+            Protocol::Ip4(a) => ip = Some(std::net::IpAddr::V4(a)),
+            Protocol::Ip6(a) => ip = Some(std::net::IpAddr::V6(a)),
+            Protocol::Tcp(p) => port = Some(p),
+            _ => {}
+        }
+    }
+    let (Some(ip), Some(port)) = (ip, port) else {
+        return Ok(());
+    };
+    if port == 0 {
+        return Ok(());
+    }
+    match std::net::TcpListener::bind(SocketAddr::new(ip, port)) {
+        Ok(_probe) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => Err(NetError::AddressInUse {
+            addr: listen.to_string(),
+        }),
+        // Anything else (an address not on this host, no permission) libp2p reports itself.
+        Err(_) => Ok(()),
+    }
 }
 
 /// Starts listening on `listen` and waits for the first address (with the real port if 0 was

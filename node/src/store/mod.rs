@@ -43,8 +43,8 @@ use coalition_core::encoding;
 use coalition_core::hash::Hash;
 use coalition_core::record::{PartnerId, Points, Timestamp};
 use rocksdb::{
-    BlockBasedOptions, Cache, ColumnFamily, ColumnFamilyDescriptor, DBCompressionType, Direction,
-    IteratorMode, Options, ReadOptions, DB,
+    BlockBasedOptions, Cache, ColumnFamily, ColumnFamilyDescriptor, DBCompressionType,
+    DBRecoveryMode, Direction, IteratorMode, Options, ReadOptions, DB,
 };
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -417,8 +417,9 @@ fn describe(e: rocksdb::Error) -> String {
         format!("{msg} (is another coalition-node running on this data directory?)")
     } else if msg.contains("Corruption") {
         format!(
-            "{msg} (the database is damaged; restore it from a backup or resynchronise into an \
-             empty directory)"
+            "{msg} (the database is damaged. Keep the directory as it is and do not start this \
+             partner on an older copy or an empty directory: peers hold its log and votes, and it \
+             would sign over them. See \"A damaged database\" in docs/operating.md)"
         )
     } else {
         msg
@@ -435,6 +436,12 @@ fn db_options(options: &StoreOptions) -> Options {
     o.set_keep_log_file_num(4);
     o.set_max_log_file_size(8 * MIB);
     o.set_compression_type(DBCompressionType::Lz4);
+    // A torn last record is what a crash leaves and holds nothing acknowledged (every acknowledged
+    // write was synced whole). Anything else wrong in the write-ahead log refuses the open:
+    // RocksDB's default (point in time) would stop replaying at the damage and start silently on
+    // older data, and this partner would then sign new entries and votes at positions and
+    // sequence numbers it already used.
+    o.set_wal_recovery_mode(DBRecoveryMode::TolerateCorruptedTailRecords);
     o
 }
 

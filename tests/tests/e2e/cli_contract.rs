@@ -1629,9 +1629,19 @@ fn audit_verify(w: &mut Walk, export: &Path, sealed: u64) -> Result<()> {
         text.lines().count() == 1,
         "the verdict is not one line:\n{text}"
     );
+    // The verdict names the genesis it checked and where that came from: an audit against the
+    // audited partner's own genesis proves less than one against a trusted copy.
+    let genesis_hash = s(&w.c.cli_json(0, &["status"])?, "genesis_hash")?;
+    ensure!(
+        text.contains(&format!("against genesis {genesis_hash} from {g}")),
+        "the verdict does not name genesis {genesis_hash}: {text}"
+    );
     let live = w.at(2, &["audit", "verify"])?.human()?.to_string();
     ensure!(
-        live.starts_with(&format!("audit OK: {}: ", w.c.url(2))),
+        live.starts_with(&format!("audit OK: {}: ", w.c.url(2)))
+            && live.contains(&format!(
+                "against genesis {genesis_hash} from the audited node"
+            )),
         "{live}"
     );
     w.cov.human("audit verify");
@@ -1639,6 +1649,8 @@ fn audit_verify(w: &mut Walk, export: &Path, sealed: u64) -> Result<()> {
     let fields = [
         "verdict",
         "source",
+        "genesis",
+        "genesis_from",
         "epoch",
         "entries",
         "certificates",
@@ -1657,7 +1669,10 @@ fn audit_verify(w: &mut Walk, export: &Path, sealed: u64) -> Result<()> {
     ])?
     .json(&fields)?;
     ensure!(
-        s(&v, "verdict")? == "ok" && s(&v, "source")? == ex,
+        s(&v, "verdict")? == "ok"
+            && s(&v, "source")? == ex
+            && s(&v, "genesis")? == genesis_hash
+            && s(&v, "genesis_from")? == g,
         "verdict: {v}"
     );
     ensure!(
@@ -2375,6 +2390,21 @@ fn offline_member_errors_print_no_json() -> Result<()> {
     .fails(1, "cannot read wallet")?;
     offline(&["--json", "member", "new", "--wallet", &format!("{w}2")])?
         .fails(1, "COALITION_WALLET_PASSPHRASE")?;
+    // A passphrase too short to resist guessing is refused, and no wallet is written.
+    run(
+        None,
+        None,
+        Some("x"),
+        &["--json", "member", "new", "--wallet", &format!("{w}3")],
+    )?
+    .fails(1, "at least 8 characters")?;
+    ensure!(
+        !std::path::Path::new(&format!("{w}3")).exists(),
+        "a wallet was written with a refused passphrase"
+    );
+    // A device that never ends is read only up to the size of a wallet.
+    offline(&["--json", "member", "id", "--wallet", "/dev/zero"])?
+        .fails(1, "far larger than any wallet")?;
     let v = offline(&["--json", "completions", "zsh"])?.json(&["shell", "script"])?;
     ensure!(
         s(&v, "script")?.contains("#compdef coalition"),

@@ -10,7 +10,7 @@ use coalition_core::crypto::Keypair;
 use coalition_core::genesis::Genesis;
 use coalition_core::record::{MemberId, PartnerId, Timestamp};
 use coalition_node::config::Config;
-use coalition_tests::{heads_key, raw_http};
+use coalition_tests::{heads_key, raw_http, raw_http_with_head};
 
 /// One partner's node run inside the test process, on the real store, writer, network and HTTP
 /// stack, with a [`ManualClock`]: for checks that need a node but no coalition (HTTP input
@@ -316,6 +316,18 @@ fn bad_http_input_gets_a_json_error_and_changes_nothing() -> Result<()> {
             "bonus",
         ),
         issue(
+            format!(r#"{{"member":"{m}","points":5,"reference":""}}"#),
+            400,
+            "bad_request",
+            "reference must not be empty",
+        ),
+        issue(
+            format!(r#"{{"member":"{m}","points":5,"reference":"  "}}"#),
+            400,
+            "bad_request",
+            "reference must not be empty",
+        ),
+        issue(
             r#"{"member":"zz","points":5}"#.into(),
             400,
             "bad_request",
@@ -404,6 +416,32 @@ fn bad_http_input_gets_a_json_error_and_changes_nothing() -> Result<()> {
         "the member's balance moved"
     );
     expect_good_issue(&node, &good, &before)
+}
+
+/// `/metrics` says what it is: OpenMetrics text, which scrapers parse differently from Prometheus
+/// 0.0.4 text.
+#[test]
+fn metrics_are_served_as_openmetrics() -> Result<()> {
+    let node = InProcessNode::start()?;
+    let (status, head, body) = raw_http_with_head(&node.api, "GET", "/metrics", &[], b"")?;
+    ensure!(status == 200, "/metrics: HTTP {status}");
+    let content_type = head
+        .lines()
+        .find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.eq_ignore_ascii_case("content-type")
+                .then(|| v.trim().to_string())
+        })
+        .context("/metrics sent no Content-Type")?;
+    ensure!(
+        content_type == "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        "/metrics Content-Type is {content_type:?}"
+    );
+    ensure!(
+        body.trim_end().ends_with("# EOF"),
+        "/metrics body is not OpenMetrics text: {body:.200}"
+    );
+    Ok(())
 }
 
 #[test]

@@ -3,18 +3,20 @@
 //! - [`byzantine`]: a dishonest genesis partner on the wire is refused, and the others carry on;
 //! - [`cli_contract`]: the command-line contract (`docs/cli-contract.md`), command by command;
 //! - [`http_input`]: bad HTTP input, against one node run inside this process;
+//! - [`node_start`]: settings, a genesis, a p2p port or a write-ahead log a node refuses to start on;
 //! - [`redemption`]: quorum-certified redemptions, double-spend races, refusals, quorum loss;
 //! - [`replication`]: log replication, a killed node, outsiders' keys;
 //! - [`settlement`]: epochs, sealed checkpoints, settlement and the offline audit.
 //!
 //! Every test starts its own [`coalition_tests::Cluster`] (its own temporary directory and ports),
-//! or its own [`coalition_tests::InProcessNode`], so the tests run in parallel threads of this one
+//! or its own in-process node ([`http_input`]), so the tests run in parallel threads of this one
 //! process. The binaries they drive must be built first: `cargo test --workspace` (or `--no-run`, as
 //! scripts/test.sh does) builds them, since the node and CLI crates have integration tests.
 
 mod byzantine;
 mod cli_contract;
 mod http_input;
+mod node_start;
 mod redemption;
 mod replication;
 mod settlement;

@@ -1,0 +1,245 @@
+//! What a node refuses to start with: settings out of range, a genesis it does not fully
+//! understand, a p2p port another instance holds, a damaged write-ahead log. Each would otherwise
+//! start a node that misbehaves later (overflowing timers, a second history of one partner, a
+//! partner signing over positions it already used).
+
+use anyhow::{bail, ensure, Context, Result};
+use coalition_client::types::IssueRequest;
+use coalition_core::crypto::Keypair;
+use coalition_core::record::MemberId;
+use coalition_tests::{bin, free_port_range, wait_for, Cluster};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use crate::LONG_EPOCH_SECS;
+
+/// `coalition-node --config FILE --dump-config`.
+fn dump_config(config: &Path) -> Result<Output> {
+    Command::new(bin("coalition-node"))
+        .arg("--config")
+        .arg(config)
+        .arg("--dump-config")
+        .stdin(Stdio::null())
+        .output()
+        .context("running coalition-node --dump-config")
+}
+
+/// Requires `out` to be a failure whose stderr mentions every one of `needles`.
+fn fails_with(what: &str, out: &Output, needles: &[&str]) -> Result<()> {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    ensure!(
+        !out.status.success(),
+        "{what}: accepted (exit {}); stdout: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout)
+    );
+    for needle in needles {
+        ensure!(
+            stderr.contains(needle),
+            "{what}: the error does not mention {needle:?}: {stderr}"
+        );
+    }
+    Ok(())
+}
+
+/// `node.toml` of `path` with `key` set to `value`, written next to it as `name`.
+fn edited_config(path: &Path, name: &str, key: &str, value: toml::Value) -> Result<PathBuf> {
+    let mut doc: toml::Table = toml::from_str(&std::fs::read_to_string(path)?)?;
+    doc.insert(key.into(), value);
+    let out = path.with_file_name(name);
+    std::fs::write(&out, toml::to_string(&doc)?)?;
+    Ok(out)
+}
+
+#[test]
+fn settings_out_of_range_are_refused_before_starting() -> Result<()> {
+    let c = Cluster::init(1, LONG_EPOCH_SECS)?;
+    let config = &c.nodes[0].config;
+    let ok = dump_config(config)?;
+    ensure!(
+        ok.status.success(),
+        "the config network init wrote is refused: {}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let max = toml::Value::Integer(i64::MAX);
+    let cases = [
+        ("anti_entropy_secs", max.clone(), "between 1 and 3600"),
+        ("vote_timeout_ms", max, "between 1 and 600000"),
+        ("vote_timeout_ms", toml::Value::Integer(0), "between 1 and"),
+        (
+            "api_token",
+            toml::Value::String(" ".repeat(24)),
+            "visible ASCII",
+        ),
+        (
+            "p2p_listen",
+            toml::Value::String("nowhere".into()),
+            "invalid address",
+        ),
+        (
+            "peers",
+            toml::Value::Array(vec![toml::Value::String("127.0.0.1".into())]),
+            "invalid address",
+        ),
+    ];
+    for (i, (key, value, needle)) in cases.into_iter().enumerate() {
+        let shown = value.to_string();
+        let edited = edited_config(config, &format!("case-{i}.toml"), key, value)?;
+        fails_with(
+            &format!("{key} = {shown}"),
+            &dump_config(&edited)?,
+            &[key, needle],
+        )?;
+    }
+
+    // A genesis with a field this build does not know: a parameter it would silently ignore.
+    let mut genesis: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&c.genesis_path)?)?;
+    genesis["max_refund_days"] = serde_json::json!(30);
+    let odd = c.dir.path().join("genesis-unknown-field.json");
+    std::fs::write(&odd, serde_json::to_string_pretty(&genesis)?)?;
+    let edited = edited_config(
+        config,
+        "odd-genesis.toml",
+        "genesis",
+        toml::Value::String(odd.to_string_lossy().into()),
+    )?;
+    fails_with(
+        "a genesis with an unknown field",
+        &dump_config(&edited)?,
+        &["unknown field `max_refund_days`"],
+    )
+}
+
+/// Waits for a process started with piped stderr to exit, and returns its stderr.
+fn exits_within(mut child: std::process::Child, what: &str) -> Result<(bool, String)> {
+    let status = wait_for(what, Duration::from_secs(30), || Ok(child.try_wait()?));
+    let status = match status {
+        Ok(s) => s,
+        Err(e) => {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(e);
+        }
+    };
+    let mut stderr = String::new();
+    if let Some(mut pipe) = child.stderr.take() {
+        std::io::Read::read_to_string(&mut pipe, &mut stderr)?;
+    }
+    Ok((status.success(), stderr))
+}
+
+#[test]
+fn a_second_instance_on_the_same_p2p_port_is_refused() -> Result<()> {
+    let mut c = Cluster::init(2, LONG_EPOCH_SECS)?;
+    c.start_all()?;
+    // The same key and p2p port, its own data directory and API port: a copy of partner 0
+    // started by mistake.
+    let config = c.nodes[0].config.clone();
+    let twin_dir = c.dir.path().join("twin-data");
+    let api = format!("127.0.0.1:{}", free_port_range(1));
+    let twin = edited_config(
+        &config,
+        "twin-a.toml",
+        "data_dir",
+        toml::Value::String(twin_dir.to_string_lossy().into()),
+    )?;
+    let twin = edited_config(&twin, "twin.toml", "api_listen", toml::Value::String(api))?;
+    let child = Command::new(bin("coalition-node"))
+        .arg("--config")
+        .arg(&twin)
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    let (clean, stderr) = exits_within(child, "the second instance to exit")?;
+    ensure!(!clean, "the second instance exited 0: {stderr}");
+    ensure!(
+        stderr.contains("address is in use") && stderr.contains("another coalition-node"),
+        "the second instance did not say its p2p port is taken: {stderr}"
+    );
+    // The first instance is untouched.
+    c.client(0).status()?;
+    Ok(())
+}
+
+/// The newest RocksDB write-ahead log file (`NNNNNN.log`) in `dir`, and its length.
+fn newest_wal(dir: &Path) -> Result<(PathBuf, u64)> {
+    let mut best: Option<(PathBuf, u64)> = None;
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        let is_wal = path.extension().is_some_and(|e| e == "log")
+            && path
+                .file_stem()
+                .is_some_and(|s| s.to_string_lossy().chars().all(|c| c.is_ascii_digit()));
+        if is_wal {
+            let len = std::fs::metadata(&path)?.len();
+            if best.as_ref().is_none_or(|(b, _)| path > *b) {
+                best = Some((path, len));
+            }
+        }
+    }
+    best.context("no write-ahead log in the data directory")
+}
+
+#[test]
+fn a_damaged_write_ahead_log_refuses_the_start() -> Result<()> {
+    let mut c = Cluster::start(1, LONG_EPOCH_SECS)?;
+    let member = MemberId(Keypair::generate().public());
+    for i in 0..40 {
+        c.client(0).issue(&IssueRequest {
+            member,
+            points: 10 + i,
+            reference: Some(format!("receipt {i}")),
+            expires_in_secs: None,
+        })?;
+    }
+    // kill -9: what the issues wrote is in the write-ahead log only (no flush at shutdown).
+    c.kill9(0)?;
+    let data_dir = c.nodes[0].settings.data_dir.clone();
+    let data_dir = if data_dir.is_absolute() {
+        data_dir
+    } else {
+        c.nodes[0]
+            .config
+            .parent()
+            .context("config directory")?
+            .join(data_dir)
+    };
+    let (wal, len) = newest_wal(&data_dir)?;
+    ensure!(len > 4096, "the write-ahead log holds only {len} bytes");
+    // Flip bytes a third of the way in: records after the damage are acknowledged issues, so this
+    // is no torn tail.
+    let mut bytes = std::fs::read(&wal)?;
+    let at = bytes.len() / 3;
+    for b in &mut bytes[at..at + 8] {
+        *b ^= 0x5a;
+    }
+    std::fs::write(&wal, &bytes)?;
+
+    c.spawn(0)?;
+    let exited = wait_for(
+        "the node to refuse its damaged log",
+        Duration::from_secs(30),
+        || {
+            let Some(child) = c.nodes[0].child.as_mut() else {
+                bail!("node 0 is not running");
+            };
+            Ok(child.try_wait()?)
+        },
+    );
+    let log = std::fs::read_to_string(&c.nodes[0].log)?;
+    let status = match exited {
+        Ok(status) => status,
+        Err(_) => bail!("the node started on a damaged write-ahead log; its log:\n{log}"),
+    };
+    c.nodes[0].child = None;
+    ensure!(!status.success(), "the node exited 0 on a damaged log");
+    ensure!(
+        log.contains("Corruption") && log.contains("A damaged database"),
+        "the node did not say its database is damaged:\n{log}"
+    );
+    Ok(())
+}
