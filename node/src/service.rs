@@ -184,8 +184,13 @@ impl Running {
                 _ = ended.wait_for(Option::is_some) => {}
             }
         };
-        let served = axum::serve(listener, app)
-            .with_graceful_shutdown(stopping)
+        let limits = api::Limits::for_descriptors(api::raise_descriptor_limit());
+        tracing::info!(
+            max_connections = limits.max_connections,
+            max_per_client = limits.max_per_client,
+            "API connection limits"
+        );
+        let served = api::serve(listener, app, limits, stopping)
             .await
             .context("serving the API");
         let failed_task = *task_ended.borrow();

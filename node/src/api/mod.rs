@@ -2,7 +2,7 @@
 //!
 //! Routes (types in `coalition_client::types`):
 //! - `GET  /health`                         liveness
-//! - `GET  /metrics`                        Prometheus text format
+//! - `GET  /metrics`                        OpenMetrics text
 //! - `GET  /v1/status`                      peers, log heads, epochs, fraud proofs
 //! - `GET  /v1/genesis`                     the coalition's genesis
 //! - `POST /v1/issue`               token   credit points to a member
@@ -22,8 +22,13 @@
 
 mod error;
 mod routes;
+mod serve;
 
 pub use error::ApiError;
+pub use serve::{
+    raise_descriptor_limit, serve, Limits, BODY_READ_TIMEOUT, HEADER_READ_TIMEOUT, MAX_CONNECTIONS,
+    MAX_PER_CLIENT, RESERVED_DESCRIPTORS,
+};
 
 use crate::node::Node;
 use crate::ops::redeem::Redeemer;
@@ -48,5 +53,8 @@ pub struct App {
 pub fn router(app: App) -> Router {
     routes::routes()
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
+            serve::BODY_READ_TIMEOUT,
+        ))
         .with_state(Arc::new(app))
 }

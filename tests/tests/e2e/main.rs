@@ -3,6 +3,7 @@
 //! - [`byzantine`]: a dishonest genesis partner on the wire is refused, and the others carry on;
 //! - [`cli_contract`]: the command-line contract (`docs/cli-contract.md`), command by command;
 //! - [`http_input`]: bad HTTP input, against one node run inside this process;
+//! - [`http_limits`]: slow clients are cut off, and the POS keeps working meanwhile;
 //! - [`node_start`]: settings, a genesis, a p2p port or a write-ahead log a node refuses to start on;
 //! - [`redemption`]: quorum-certified redemptions, double-spend races, refusals, quorum loss;
 //! - [`replication`]: log replication, a killed node, outsiders' keys;
@@ -16,6 +17,7 @@
 mod byzantine;
 mod cli_contract;
 mod http_input;
+mod http_limits;
 mod node_start;
 mod redemption;
 mod replication;
