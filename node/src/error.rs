@@ -75,6 +75,13 @@ pub enum NodeError {
     /// The node is shutting down (the writer or the network task has stopped).
     #[error("the node is shutting down")]
     ShuttingDown,
+    /// The node's storage failed (a full disk, an I/O error): it writes nothing more, and exits so a
+    /// supervisor can restart it once the disk is usable.
+    #[error("storage failed: {reason}")]
+    StorageFailed {
+        /// The failed write's error.
+        reason: String,
+    },
     /// A quorum certified the order but its certificate could not be appended yet (our store
     /// failed, or it waits for an earlier spend this node lacks). The order stays in flight and is
     /// retried.
@@ -123,7 +130,26 @@ impl NodeError {
                 | NodeError::Store(_)
                 | NodeError::Invariant { .. }
                 | NodeError::Task(_)
+                | NodeError::StorageFailed { .. }
         )
+    }
+
+    /// Whether this is the node's storage failing (a full disk, an I/O error) rather than a bug: the
+    /// failed write itself, its group's sync, or any write after the writer stopped for it.
+    pub fn is_storage_failure(&self) -> bool {
+        let writer = match self {
+            NodeError::StorageFailed { .. } => return true,
+            NodeError::Writer(w) | NodeError::NotAppended(AppendError::Writer(w)) => w,
+            _ => return false,
+        };
+        match writer {
+            WriterError::StorageFailed { .. } | WriterError::SyncFailed(_) => true,
+            WriterError::Store(e) => matches!(
+                e.as_ref(),
+                StoreError::Write { .. } | StoreError::WriteFailed { .. }
+            ),
+            _ => false,
+        }
     }
 
     /// The metrics label of a failed redemption.
@@ -142,6 +168,7 @@ impl From<WriterError> for NodeError {
     fn from(e: WriterError) -> NodeError {
         match e {
             WriterError::ShuttingDown => NodeError::ShuttingDown,
+            WriterError::StorageFailed { reason } => NodeError::StorageFailed { reason },
             other => NodeError::Writer(other),
         }
     }

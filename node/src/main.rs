@@ -37,7 +37,15 @@ fn main() {
         .init();
     if let Err(e) = run(args) {
         eprintln!("coalition-node: {e:#}");
-        std::process::exit(1);
+        let code = if e
+            .downcast_ref::<coalition_node::service::StorageFailed>()
+            .is_some()
+        {
+            coalition_node::service::EXIT_STORAGE_FAILED
+        } else {
+            1
+        };
+        std::process::exit(code);
     }
 }
 

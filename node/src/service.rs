@@ -36,6 +36,19 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
+/// The exit status of `coalition-node` after [`StorageFailed`] (`EX_TEMPFAIL`): a supervisor restarts
+/// it, and it runs again once the disk has space.
+pub const EXIT_STORAGE_FAILED: i32 = 75;
+
+/// The node stopped because a write or sync to disk failed (a full disk, an I/O error). Nothing it
+/// acknowledged is lost: every acknowledged write was synced before its answer.
+#[derive(Debug, thiserror::Error)]
+#[error("storage failed: {reason}; the node stopped: restart it once its disk has space")]
+pub struct StorageFailed {
+    /// The failed write's error.
+    pub reason: String,
+}
+
 /// Runs the node on the system clock until SIGINT or SIGTERM.
 pub async fn run(config: Config) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(config.api_listen)
@@ -194,6 +207,7 @@ impl Running {
             .await
             .context("serving the API");
         let failed_task = *task_ended.borrow();
+        let storage_failure = node.writer().storage_failure().map(str::to_owned);
 
         tracing::info!("shutting down");
         supervisor.abort();
@@ -204,6 +218,9 @@ impl Running {
         let _ = tokio::task::spawn_blocking(move || writer_thread.join()).await;
         tracing::info!("stopped");
         served?;
+        if let Some(reason) = storage_failure {
+            return Err(StorageFailed { reason }.into());
+        }
         match failed_task {
             Some(name) => anyhow::bail!("the {name} task stopped unexpectedly; the node shut down"),
             None => Ok(()),

@@ -66,6 +66,7 @@ impl From<NodeError> for ApiError {
     fn from(e: NodeError) -> ApiError {
         use StatusCode as S;
         let (status, code) = match &e {
+            e if e.is_storage_failure() => (S::SERVICE_UNAVAILABLE, "storage_failed"),
             NodeError::Invalid(_) | NodeError::Rejected(_) => (S::BAD_REQUEST, "bad_request"),
             NodeError::NotFound(_) => (S::NOT_FOUND, "not_found"),
             NodeError::OrderRefused(CertError::MemberSignature { .. }) => {
@@ -78,6 +79,7 @@ impl From<NodeError> for ApiError {
             // Try again later: another request has the order, the node is stopping (a certificate
             // that could not be appended then stays in flight), or it is too far behind to take more.
             NodeError::Busy { .. }
+            | NodeError::StorageFailed { .. }
             | NodeError::ShuttingDown
             | NodeError::NotAppended(AppendError::Writer(WriterError::ShuttingDown))
             | NodeError::Writer(WriterError::PendingFull { .. }) => {

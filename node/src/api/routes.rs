@@ -5,7 +5,7 @@ use super::App;
 use crate::ops::{admin, audit, issue, views};
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, Query, State};
-use axum::http::{header, HeaderMap};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -62,8 +62,16 @@ fn parse_member(s: &str) -> Result<MemberId, ApiError> {
     MemberId::from_hex(s).map_err(|e| ApiError::bad_request(format!("member id: {e}")))
 }
 
-async fn health() -> impl IntoResponse {
-    Json(serde_json::json!({ "ok": true }))
+/// Healthy unless the node can no longer write: a supervisor or load balancer must not keep
+/// sending it work.
+async fn health(State(app): Shared) -> impl IntoResponse {
+    match app.node.writer().storage_failure() {
+        None => (StatusCode::OK, Json(serde_json::json!({ "ok": true }))),
+        Some(reason) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(serde_json::json!({ "ok": false, "reason": format!("storage failed: {reason}") })),
+        ),
+    }
 }
 
 async fn metrics(State(app): Shared) -> impl IntoResponse {

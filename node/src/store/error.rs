@@ -118,6 +118,12 @@ pub enum StoreError {
         #[source]
         source: rocksdb::Error,
     },
+    /// A write failed earlier in this group (a full disk, an I/O error), so its sync is refused.
+    #[error("{reason}")]
+    WriteFailed {
+        /// The failed write's error.
+        reason: String,
+    },
     /// RocksDB failed, with no more context.
     #[error(transparent)]
     Rocks(#[from] rocksdb::Error),

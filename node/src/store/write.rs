@@ -29,6 +29,9 @@ pub struct StoreWriter {
     defer_sync: bool,
     /// A sync is owed.
     sync_owed: bool,
+    /// A write failed since the last sync (a full disk, an I/O error): the next
+    /// [`StoreWriter::sync_deferred`] fails, so nothing written since the last sync is acknowledged.
+    write_failed: Option<String>,
 }
 
 /// What [`StoreWriter::put_checkpoint_sig`] did with a partner's checkpoint signature.
@@ -58,6 +61,7 @@ impl StoreWriter {
             store,
             defer_sync: false,
             sync_owed: false,
+            write_failed: None,
         }
     }
 
@@ -77,6 +81,10 @@ impl StoreWriter {
     /// Makes every deferred write durable (one sync of the write-ahead log). Cheap when nothing is
     /// owed.
     pub fn sync_deferred(&mut self) -> StoreResult<()> {
+        if let Some(reason) = self.write_failed.take() {
+            self.sync_owed = false;
+            return Err(StoreError::WriteFailed { reason });
+        }
         if std::mem::take(&mut self.sync_owed) {
             self.store
                 .inner
@@ -222,14 +230,19 @@ impl StoreWriter {
         };
         let mut opts = WriteOptions::default();
         opts.set_sync(sync);
-        self.store
+        let written = self
+            .store
             .inner
             .db
             .write_opt(batch, &opts)
             .map_err(|source| StoreError::Write {
                 what: what(),
                 source,
-            })
+            });
+        if let Err(e) = &written {
+            self.write_failed.get_or_insert_with(|| e.to_string());
+        }
+        written
     }
 }
 

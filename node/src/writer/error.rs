@@ -30,7 +30,14 @@ pub enum WriterError {
         /// Which.
         what: &'static str,
     },
-    /// The writer is gone: the node is shutting down (or the writer stopped after a failed sync).
+    /// The writer stopped after a write or sync to disk failed: nothing more can be written until
+    /// the node restarts (with space on its disk).
+    #[error("storage failed: {reason}")]
+    StorageFailed {
+        /// The failed write's or sync's error.
+        reason: String,
+    },
+    /// The writer is gone: the node is shutting down.
     #[error("the node is shutting down")]
     ShuttingDown,
 }

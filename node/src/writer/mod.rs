@@ -28,7 +28,7 @@ use coalition_core::record::{
 use coalition_core::replica::Ledger;
 use coalition_core::settlement::SettlementStatement;
 use coalition_core::verified::Verified;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use tokio::sync::{mpsc, oneshot};
 
 /// Entries parked for missing dependencies, at most.
@@ -104,6 +104,8 @@ enum Command {
 #[derive(Clone)]
 pub struct Writer {
     tx: mpsc::Sender<Command>,
+    /// Set by the thread when a write or sync to disk failed and it stopped.
+    failure: Arc<OnceLock<String>>,
 }
 
 /// What the writer thread needs: the coalition, our key, the clock our appends are timed by.
@@ -120,7 +122,8 @@ pub struct WriterConfig {
 pub struct WriterThread {
     /// Joins the thread (the store is closed once it returns).
     pub handle: std::thread::JoinHandle<()>,
-    /// Completes when the thread has stopped: when every [`Writer`] is gone, or after a failed sync.
+    /// Completes when the thread has stopped: when every [`Writer`] is gone, or after a failed
+    /// write or sync (then [`Writer::storage_failure`] says why).
     pub ended: oneshot::Receiver<()>,
 }
 
@@ -135,13 +138,17 @@ pub fn spawn(
     let ledger = Ledger::new(config.genesis.as_ref().clone(), store, MAX_PENDING);
     // Dropped, and so `ended` completed, when the thread returns.
     let (alive, ended) = oneshot::channel::<()>();
+    let failure = Arc::new(OnceLock::new());
+    let slot = failure.clone();
     let handle = std::thread::Builder::new()
         .name("ledger-writer".into())
         .spawn(move || {
-            thread::Thread::new(ledger, config).run(rx);
+            if let Some(e) = thread::Thread::new(ledger, config).run(rx) {
+                let _ = slot.set(e.to_string());
+            }
             drop(alive);
         })?;
-    Ok((Writer { tx }, WriterThread { handle, ended }))
+    Ok((Writer { tx, failure }, WriterThread { handle, ended }))
 }
 
 impl Writer {
@@ -155,9 +162,25 @@ impl Writer {
         &self,
         make: impl FnOnce(Reply<T, E>) -> Command,
     ) -> Result<T, E> {
-        self.call(make)
-            .await
-            .unwrap_or(Err(WriterError::ShuttingDown.into()))
+        match self.call(make).await {
+            Some(answer) => answer,
+            None => Err(self.gone().into()),
+        }
+    }
+
+    /// Why the writer no longer answers: its storage failed, or the node is stopping.
+    fn gone(&self) -> WriterError {
+        match self.failure.get() {
+            Some(reason) => WriterError::StorageFailed {
+                reason: reason.clone(),
+            },
+            None => WriterError::ShuttingDown,
+        }
+    }
+
+    /// Why the writer stopped, if a write or sync to disk failed: the node can write nothing more.
+    pub fn storage_failure(&self) -> Option<&str> {
+        self.failure.get().map(String::as_str)
     }
 
     /// Appends a record to our own log; returns once it is durably stored (synced).
@@ -200,7 +223,7 @@ impl Writer {
         self.call(|reply| Command::Ingest { entries, reply })
             .await
             .unwrap_or_else(|| IngestReport {
-                failure: Some(WriterError::ShuttingDown),
+                failure: Some(self.gone()),
                 ..IngestReport::default()
             })
     }

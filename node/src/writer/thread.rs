@@ -83,9 +83,10 @@ impl Thread {
         }
     }
 
-    /// Group commit (see the module docs). Stops when every handle is gone, or after a failed sync:
-    /// what the disk did with the unsynced writes is unknown, so no more commands are taken.
-    pub(super) fn run(mut self, mut rx: mpsc::Receiver<Command>) {
+    /// Group commit (see the module docs). Stops when every handle is gone, or after a failed write
+    /// or sync (returned): what the disk did with the unsynced writes is unknown, so no more
+    /// commands are taken, and none of the group is acknowledged.
+    pub(super) fn run(mut self, mut rx: mpsc::Receiver<Command>) -> Option<Arc<StoreError>> {
         let mut group = Vec::with_capacity(MAX_GROUP);
         let mut replies: Vec<Box<dyn Deliver>> = Vec::with_capacity(MAX_GROUP);
         while let Some(first) = rx.blocking_recv() {
@@ -103,15 +104,16 @@ impl Thread {
             }
             let synced = self.ledger.store_mut().sync_deferred().map_err(Arc::new);
             if let Err(e) = &synced {
-                tracing::error!(error = %e, "the ledger writer cannot sync to disk; it stops, and the node must be restarted");
+                tracing::error!(error = %e, "storage failed: the ledger writer cannot write to disk and stops");
             }
             for reply in replies.drain(..) {
                 reply.deliver(synced.as_ref().map(|_| ()));
             }
-            if synced.is_err() {
-                return;
+            if let Err(e) = synced {
+                return Some(e);
             }
         }
+        None
     }
 
     /// Executes one command; its answer, unless it needs no sync and was sent already.

@@ -2,6 +2,7 @@
 //! file). Each module is a group of scenarios, and a test is named `module::test`:
 //! - [`byzantine`]: a dishonest genesis partner on the wire is refused, and the others carry on;
 //! - [`cli_contract`]: the command-line contract (`docs/cli-contract.md`), command by command;
+//! - [`full_disk`]: a node whose disk fills stops with its own status and loses nothing;
 //! - [`http_input`]: bad HTTP input, against one node run inside this process;
 //! - [`http_limits`]: slow clients are cut off, and the POS keeps working meanwhile;
 //! - [`node_start`]: settings, a genesis, a p2p port or a write-ahead log a node refuses to start on;
@@ -16,6 +17,7 @@
 
 mod byzantine;
 mod cli_contract;
+mod full_disk;
 mod http_input;
 mod http_limits;
 mod node_start;

@@ -1,0 +1,140 @@
+//! A full disk: the node answers writes with "storage failed" (not "shutting down"), exits with its
+//! own status for a supervisor to restart it, and once space is back it starts with everything it
+//! acknowledged. Its data directory is on a small tmpfs of its own, filled by the test.
+
+use anyhow::{bail, ensure, Context, Result};
+use coalition_client::types::IssueRequest;
+use coalition_core::crypto::Keypair;
+use coalition_core::record::MemberId;
+use coalition_node::service::EXIT_STORAGE_FAILED;
+use coalition_tests::{is_code, wait_for, Cluster};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use crate::LONG_EPOCH_SECS;
+
+/// A tmpfs mounted for the test; unmounted (lazily, in case a process still holds it) on drop.
+struct SmallDisk {
+    path: PathBuf,
+}
+
+impl SmallDisk {
+    fn mount(path: &Path, size: &str) -> Result<SmallDisk> {
+        std::fs::create_dir_all(path)?;
+        let out = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(path)
+            .output()
+            .context("running mount")?;
+        ensure!(
+            out.status.success(),
+            "cannot mount a tmpfs at {} (the full-disk test needs root, as scripts/test.sh has): {}",
+            path.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Ok(SmallDisk {
+            path: path.to_path_buf(),
+        })
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.path).status();
+    }
+}
+
+/// Writes `file` until the disk refuses more.
+fn fill(file: &Path) -> Result<()> {
+    let mut f = std::fs::File::create(file)?;
+    for chunk in [1 << 20, 4096, 1] {
+        let bytes = vec![0xa5u8; chunk];
+        while f.write_all(&bytes).is_ok() {}
+    }
+    // What did fit must really be on the tmpfs, not in a buffer.
+    let _ = f.sync_all();
+    Ok(())
+}
+
+#[test]
+fn a_full_disk_stops_the_node_with_its_own_status_and_loses_nothing() -> Result<()> {
+    let mut c = Cluster::init(1, LONG_EPOCH_SECS)?;
+    let disk = SmallDisk::mount(&c.dir.path().join("disk"), "48m")?;
+    let config = c.nodes[0].config.clone();
+    let mut doc: toml::Table = toml::from_str(&std::fs::read_to_string(&config)?)?;
+    doc.insert(
+        "data_dir".into(),
+        toml::Value::String(disk.path.join("data").to_string_lossy().into()),
+    );
+    std::fs::write(&config, toml::to_string(&doc)?)?;
+    c.start_all()?;
+
+    let member = MemberId(Keypair::generate().public());
+    let issue = |c: &Cluster, i: u64| {
+        c.client(0).issue(&IssueRequest {
+            member,
+            points: 1 + i % 7,
+            reference: Some(format!("receipt {i}")),
+            expires_in_secs: None,
+        })
+    };
+    let mut acknowledged = 0u64;
+    for i in 0..20 {
+        issue(&c, i)?;
+        acknowledged += 1 + i % 7;
+    }
+
+    fill(&disk.path.join("filler"))?;
+    // Space RocksDB set aside before the disk filled may take a few more writes.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut i = 20;
+    let refusal = loop {
+        ensure!(
+            Instant::now() < deadline,
+            "the node kept acknowledging issues on a full disk"
+        );
+        match issue(&c, i) {
+            Ok(_) => acknowledged += 1 + i % 7,
+            Err(e) => break e,
+        }
+        i += 1;
+    };
+    ensure!(
+        is_code(&refusal, "storage_failed"),
+        "a write on a full disk was answered {refusal}, not storage_failed"
+    );
+
+    let status = wait_for(
+        "the node to exit after its storage failed",
+        Duration::from_secs(30),
+        || {
+            let Some(child) = c.nodes[0].child.as_mut() else {
+                bail!("node 0 is not running");
+            };
+            Ok(child.try_wait()?)
+        },
+    )?;
+    c.nodes[0].child = None;
+    let log = std::fs::read_to_string(&c.nodes[0].log)?;
+    ensure!(
+        status.code() == Some(EXIT_STORAGE_FAILED),
+        "the node exited with {status}, not {EXIT_STORAGE_FAILED}:\n{log}"
+    );
+    ensure!(
+        log.contains("storage failed"),
+        "the node did not say its storage failed:\n{log}"
+    );
+
+    // Space is back: the node starts and holds every issue it acknowledged.
+    std::fs::remove_file(disk.path.join("filler"))?;
+    c.restart(0)?;
+    let balance = c.client(0).balance(&member)?.available;
+    ensure!(
+        balance >= acknowledged,
+        "after the restart the member has {balance} points; {acknowledged} were acknowledged"
+    );
+    issue(&c, i + 1)?;
+    Ok(())
+}
