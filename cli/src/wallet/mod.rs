@@ -196,7 +196,7 @@ mod tests {
         assert_eq!(
             text(member_id(&big)),
             Some(format!(
-                "wallet {} is damaged or not a coalition wallet: 71680 bytes is far larger than any wallet",
+                "wallet {} is damaged or not a coalition wallet: more than 65536 bytes, far larger than any wallet",
                 big.display()
             ))
         );

@@ -40,6 +40,12 @@ pub fn new_passphrase_for(path: &Path) -> anyhow::Result<Zeroizing<String>> {
     // The file is offline-guessable by whoever copies it; argon2id slows each guess, but a
     // passphrase of a few characters is found anyway.
     let chars = pass.chars().count();
+    if chars == 0 {
+        anyhow::bail!(
+            "the passphrase is empty; wallet {} not created",
+            path.display()
+        );
+    }
     if chars < MIN_PASSPHRASE_CHARS {
         anyhow::bail!(
             "the passphrase has {chars} characters; it must have at least {MIN_PASSPHRASE_CHARS} characters; wallet {} not created",
