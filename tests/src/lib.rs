@@ -280,6 +280,17 @@ impl Cluster {
         Ok(true)
     }
 
+    /// Waits up to 30 s for node `i` to exit by itself, and returns how it exited (the node is then
+    /// no longer running).
+    pub fn wait_exit(&mut self, i: usize, what: &str) -> Result<std::process::ExitStatus> {
+        let Some(child) = self.nodes[i].child.as_mut() else {
+            bail!("node {i} is not running");
+        };
+        let status = wait_for(what, Duration::from_secs(30), || Ok(child.try_wait()?))?;
+        self.nodes[i].child = None;
+        Ok(status)
+    }
+
     /// Restarts node `i` after a kill or stop and waits for health.
     pub fn restart(&mut self, i: usize) -> Result<()> {
         self.spawn(i)?;

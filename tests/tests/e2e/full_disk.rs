@@ -2,12 +2,12 @@
 //! own status for a supervisor to restart it, and once space is back it starts with everything it
 //! acknowledged. Its data directory is on a small tmpfs of its own, filled by the test.
 
-use anyhow::{bail, ensure, Context, Result};
+use anyhow::{ensure, Context, Result};
 use coalition_client::types::IssueRequest;
 use coalition_core::crypto::Keypair;
 use coalition_core::record::MemberId;
 use coalition_node::service::EXIT_STORAGE_FAILED;
-use coalition_tests::{is_code, wait_for, Cluster};
+use coalition_tests::{is_code, Cluster};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -106,17 +106,7 @@ fn a_full_disk_stops_the_node_with_its_own_status_and_loses_nothing() -> Result<
         "a write on a full disk was answered {refusal}, not storage_failed"
     );
 
-    let status = wait_for(
-        "the node to exit after its storage failed",
-        Duration::from_secs(30),
-        || {
-            let Some(child) = c.nodes[0].child.as_mut() else {
-                bail!("node 0 is not running");
-            };
-            Ok(child.try_wait()?)
-        },
-    )?;
-    c.nodes[0].child = None;
+    let status = c.wait_exit(0, "the node to exit after its storage failed")?;
     let log = std::fs::read_to_string(&c.nodes[0].log)?;
     ensure!(
         status.code() == Some(EXIT_STORAGE_FAILED),

@@ -220,22 +220,11 @@ fn a_damaged_write_ahead_log_refuses_the_start() -> Result<()> {
     std::fs::write(&wal, &bytes)?;
 
     c.spawn(0)?;
-    let exited = wait_for(
-        "the node to refuse its damaged log",
-        Duration::from_secs(30),
-        || {
-            let Some(child) = c.nodes[0].child.as_mut() else {
-                bail!("node 0 is not running");
-            };
-            Ok(child.try_wait()?)
-        },
-    );
+    let exited = c.wait_exit(0, "the node to refuse its damaged log");
     let log = std::fs::read_to_string(&c.nodes[0].log)?;
-    let status = match exited {
-        Ok(status) => status,
-        Err(_) => bail!("the node started on a damaged write-ahead log; its log:\n{log}"),
+    let Ok(status) = exited else {
+        bail!("the node started on a damaged write-ahead log; its log:\n{log}");
     };
-    c.nodes[0].child = None;
     ensure!(!status.success(), "the node exited 0 on a damaged log");
     ensure!(
         log.contains("Corruption") && log.contains("A damaged database"),
