@@ -138,6 +138,7 @@ pub async fn start(config: &Config, clock: SharedClock) -> anyhow::Result<Runnin
         "anti-entropy",
         replicator.run(Duration::from_secs(config.file.anti_entropy_secs)),
     );
+    tasks.spawn("store verification", verify_store(node.clone()));
     tasks.spawn("epoch close", close::run(node.clone()));
     let sealer = seal::Sealer::new(node.clone(), config.anchor_file.clone(), progress_tx);
     tasks.spawn("seal", sealer.run());
@@ -225,6 +226,29 @@ impl Running {
             Some(name) => anyhow::bail!("the {name} task stopped unexpectedly; the node shut down"),
             None => Ok(()),
         }
+    }
+}
+
+/// Reads the whole database once, in the background, so a damaged SST file stops the node at start
+/// instead of failing whichever request first reads it. Runs until the node stops; returns (and so
+/// stops the node) only on damage.
+async fn verify_store(node: Arc<Node>) {
+    let started = std::time::Instant::now();
+    match node.blocking(|store| store.verify_all()).await {
+        Ok(values) => {
+            tracing::info!(
+                values,
+                secs = started.elapsed().as_secs_f64(),
+                "database verified: every block's checksum holds"
+            );
+            std::future::pending::<()>().await;
+        }
+        Err(e) => tracing::error!(
+            error = %e,
+            "the database is damaged; the node stops. Keep the directory as it is and do not \
+             start this partner on an older copy or an empty directory: see \"A damaged database\" \
+             in docs/operating.md"
+        ),
     }
 }
 

@@ -78,6 +78,18 @@ impl StoreWriter {
         self.defer_sync = true;
     }
 
+    /// Writes every column's memtable to its SST files, so the next start does not replay the
+    /// write-ahead log (and what is on disk can be verified). For a clean close.
+    pub fn flush_all(&mut self) -> StoreResult<()> {
+        let db = &self.store.inner.db;
+        for column in Column::ALL {
+            let cf = self.store.cf(column)?;
+            db.flush_cf(cf)
+                .map_err(StoreError::db("flushing", column))?;
+        }
+        Ok(())
+    }
+
     /// Makes every deferred write durable (one sync of the write-ahead log). Cheap when nothing is
     /// owed.
     pub fn sync_deferred(&mut self) -> StoreResult<()> {

@@ -113,6 +113,10 @@ impl Thread {
                 return Some(e);
             }
         }
+        // Every handle is gone: a clean stop.
+        if let Err(e) = self.ledger.store_mut().flush_all() {
+            tracing::warn!(error = %e, "cannot flush the database at shutdown; the next start replays its log");
+        }
         None
     }
 

@@ -1,5 +1,5 @@
 //! What a node refuses to start with: settings out of range, a genesis it does not fully
-//! understand, a p2p port another instance holds, a damaged write-ahead log. Each would otherwise
+//! understand, a p2p port another instance holds, a damaged write-ahead log or table file. Each would otherwise
 //! start a node that misbehaves later (overflowing timers, a second history of one partner, a
 //! partner signing over positions it already used).
 
@@ -198,17 +198,7 @@ fn a_damaged_write_ahead_log_refuses_the_start() -> Result<()> {
     }
     // kill -9: what the issues wrote is in the write-ahead log only (no flush at shutdown).
     c.kill9(0)?;
-    let data_dir = c.nodes[0].settings.data_dir.clone();
-    let data_dir = if data_dir.is_absolute() {
-        data_dir
-    } else {
-        c.nodes[0]
-            .config
-            .parent()
-            .context("config directory")?
-            .join(data_dir)
-    };
-    let (wal, len) = newest_wal(&data_dir)?;
+    let (wal, len) = newest_wal(&data_dir(&c))?;
     ensure!(len > 4096, "the write-ahead log holds only {len} bytes");
     // Flip bytes a third of the way in: records after the damage are acknowledged issues, so this
     // is no torn tail.
@@ -231,4 +221,66 @@ fn a_damaged_write_ahead_log_refuses_the_start() -> Result<()> {
         "the node did not say its database is damaged:\n{log}"
     );
     Ok(())
+}
+
+/// The largest SST file in `dir`.
+fn largest_table(dir: &Path) -> Result<(PathBuf, u64)> {
+    let mut best: Option<(PathBuf, u64)> = None;
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        if path.extension().is_some_and(|e| e == "sst") {
+            let len = std::fs::metadata(&path)?.len();
+            if best.as_ref().is_none_or(|(_, b)| len > *b) {
+                best = Some((path, len));
+            }
+        }
+    }
+    best.context("no SST file in the data directory")
+}
+
+#[test]
+fn a_damaged_table_file_stops_the_node_at_start() -> Result<()> {
+    let mut c = Cluster::start(1, LONG_EPOCH_SECS)?;
+    let member = MemberId(Keypair::generate().public());
+    for i in 0..40 {
+        c.client(0).issue(&IssueRequest {
+            member,
+            points: 10 + i,
+            reference: Some(format!("receipt {i}")),
+            expires_in_secs: None,
+        })?;
+    }
+    // A clean stop flushes everything to SST files.
+    ensure!(c.stop(0)?, "the node did not stop cleanly");
+    let (table, len) = largest_table(&data_dir(&c))?;
+    ensure!(len > 1024, "the largest SST file holds only {len} bytes");
+    let mut bytes = std::fs::read(&table)?;
+    // A third of the way in is a data block (the index and footer are at the end).
+    let at = bytes.len() / 3;
+    for b in &mut bytes[at..at + 8] {
+        *b ^= 0x5a;
+    }
+    std::fs::write(&table, &bytes)?;
+
+    c.spawn(0)?;
+    let exited = c.wait_exit(0, "the node to find its damaged table");
+    let log = std::fs::read_to_string(&c.nodes[0].log)?;
+    let Ok(status) = exited else {
+        bail!("the node runs on a damaged SST file; its log:\n{log}");
+    };
+    ensure!(!status.success(), "the node exited 0 on a damaged table");
+    ensure!(
+        log.contains("Corruption") && log.contains("A damaged database"),
+        "the node did not say its database is damaged:\n{log}"
+    );
+    Ok(())
+}
+
+/// Node 0's data directory.
+fn data_dir(c: &Cluster) -> PathBuf {
+    let dir = c.nodes[0].settings.data_dir.clone();
+    match c.nodes[0].config.parent() {
+        Some(base) if dir.is_relative() => base.join(dir),
+        _ => dir,
+    }
 }
