@@ -24,6 +24,7 @@ mod member;
 mod network;
 mod output;
 mod partner;
+mod pending;
 mod settlement;
 mod statement_table;
 mod status;

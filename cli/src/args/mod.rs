@@ -310,6 +310,14 @@ Example:\n  coalition --node http://127.0.0.1:7103 member redeem --wallet alice.
         /// Points to redeem (at least 1).
         #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
         points: u64,
+        /// How long to keep resubmitting the same order while no quorum answers.
+        #[arg(
+            long,
+            value_name = "SECS",
+            default_value_t = 30,
+            value_parser = clap::value_parser!(u64).range(0..=3600)
+        )]
+        wait: u64,
     },
     /// Sign a redemption order for a partner and print its token; submits nothing.
     #[command(

@@ -953,3 +953,92 @@ fn one_order_submitted_many_times_at_once_spends_once() -> Result<()> {
         Ok(())
     })
 }
+
+/// An honest member who runs `member redeem` again after a "no quorum" is not locked out: the CLI
+/// keeps the order it signed next to the wallet and resubmits that same order (a new one at the same
+/// sequence number would split the voters for good), and a different amount is refused while the
+/// first is pending.
+#[test]
+fn retrying_member_redeem_after_no_quorum_resubmits_the_same_order() -> Result<()> {
+    let mut c = Cluster::start(4, LONG_EPOCH_SECS)?;
+    logged(&mut c, |c| {
+        c.wait_connected(&ALL, REPLICATE)?;
+        let w = c
+            .dir
+            .path()
+            .join("carol.wallet")
+            .to_string_lossy()
+            .to_string();
+        let v = c.wallet_json(0, PASS, &["member", "new", "--wallet", &w])?;
+        let carol: MemberId = v["member"].as_str().context("member id")?.parse()?;
+        issue(c, 1, carol, 100, None)?;
+        c.wait_converged(&ALL, REPLICATE)?;
+
+        // Two of four stopped: node 0 and node 1 vote, one short of a quorum.
+        c.stop(2)?;
+        c.stop(3)?;
+        let redeem = |c: &Cluster, points: &str| {
+            c.wallet_cli(
+                0,
+                PASS,
+                &[
+                    "member", "redeem", "--wallet", &w, "--points", points, "--wait", "0",
+                ],
+            )
+        };
+        let first = redeem(c, "30")?;
+        let err = String::from_utf8_lossy(&first.stderr).to_string();
+        ensure!(
+            !first.status.success() && err.contains("no quorum") && err.contains("kept in"),
+            "the first redeem: {err}"
+        );
+        let kept = format!("{w}.pending");
+        let token = std::fs::read_to_string(&kept)
+            .with_context(|| format!("no pending order at {kept}"))?;
+        let pending = coalition_client::order::parse_order_token(token.trim())?;
+
+        // Another amount while it is pending: refused before anything is signed.
+        let other = redeem(c, "31")?;
+        let err = String::from_utf8_lossy(&other.stderr).to_string();
+        ensure!(
+            !other.status.success() && err.contains("earlier redemption of 30 points"),
+            "a different amount while one is pending: {err}"
+        );
+
+        // The partners are back: the same command finishes the same order.
+        c.restart(2)?;
+        c.restart(3)?;
+        c.wait_connected(&ALL, REPLICATE)?;
+        let v = c.wallet_json(
+            0,
+            PASS,
+            &["member", "redeem", "--wallet", &w, "--points", "30"],
+        )?;
+        let r: RedeemResponse = serde_json::from_value(v).context("parsing the receipt")?;
+        ensure!(
+            r.order_id == pending.order.id(),
+            "certified order {}, not the pending {}",
+            r.order_id,
+            pending.order.id()
+        );
+        ensure!(
+            !std::path::Path::new(&kept).exists(),
+            "the pending order was not forgotten after its certificate"
+        );
+        wait_balance_everywhere(c, &ALL, &carol, 70, 1)?;
+
+        // And the member goes on: the next redemption is a new order at the next number.
+        let v = c.wallet_json(
+            0,
+            PASS,
+            &["member", "redeem", "--wallet", &w, "--points", "5"],
+        )?;
+        let r: RedeemResponse = serde_json::from_value(v).context("parsing the receipt")?;
+        ensure!(
+            r.cert.order.order.member_seq == 1,
+            "the next redemption used sequence {}",
+            r.cert.order.order.member_seq
+        );
+        wait_balance_everywhere(c, &ALL, &carol, 65, 2).map(|_| ())
+    })
+}
