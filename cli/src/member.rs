@@ -7,10 +7,11 @@
 use crate::args::{MemberCommand, MemberSelector};
 use crate::context::{Context, UsageError};
 use crate::output::{self, partner_name, Align, Table};
+use crate::pending::{self, Earlier};
 use crate::wallet::{self, WalletError};
 use anyhow::{Context as _, Result};
 use coalition_client::types::RedeemResponse;
-use coalition_client::{Client, ClientError};
+use coalition_client::Client;
 use coalition_core::clock::{Clock, SystemClock};
 use coalition_core::genesis::Genesis;
 use coalition_core::hash::Hash;
@@ -19,7 +20,7 @@ use coalition_core::record::{
 };
 use serde::Serialize;
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Runs a `member` command.
 pub(crate) fn run(ctx: &Context, cmd: MemberCommand) -> Result<()> {
@@ -337,12 +338,12 @@ fn redeem(ctx: &Context, path: &Path, points: Points, wait: Duration) -> Result<
         .status()
         .context("cannot ask the node which partner it is")?;
     let redeemer = status.partner.partner;
-    let keep = crate::pending::path_for(path);
-    let signed = match earlier_order(&client, path, &keep)? {
+    let keep = pending::path_for(path);
+    let signed = match pending::earlier_order(&client, path, &keep)? {
         Earlier::Used(order) => {
             // Certified since (by the node's own retries, say): that was this redemption. Its
             // receipt, rather than a second redemption the member did not ask for.
-            crate::pending::remove(&keep)?;
+            pending::remove(&keep)?;
             if order.order.redeemer == redeemer {
                 let token = coalition_client::order::order_token(&order);
                 if let Ok(receipt) = client.redeem(&token) {
@@ -355,7 +356,7 @@ fn redeem(ctx: &Context, path: &Path, points: Points, wait: Duration) -> Result<
                 }
             }
             let order = sign_order(&client, path, points, redeemer, None)?;
-            crate::pending::write(&keep, &order)?;
+            pending::write(&keep, &order)?;
             order
         }
         Earlier::Pending(order) => {
@@ -382,25 +383,25 @@ fn redeem(ctx: &Context, path: &Path, points: Points, wait: Duration) -> Result<
         }
         Earlier::None => {
             let order = sign_order(&client, path, points, redeemer, None)?;
-            crate::pending::write(&keep, &order)?;
+            pending::write(&keep, &order)?;
             order
         }
     };
-    let receipt = submit_until_certified(&client, &signed, wait).map_err(|e| {
+    let receipt = pending::submit_until_certified(&client, &signed, wait).map_err(|e| {
         anyhow::anyhow!(e).context(format!(
             "redemption of {points} points at {} failed",
             status.partner.name
         ))
     });
     match &receipt {
-        Ok(_) => crate::pending::remove(&keep)?,
+        Ok(_) => pending::remove(&keep)?,
         // Refused for good (not enough points, a bad lot): no quorum can form, so a new order
         // may be signed next time.
-        Err(e) if !keeps_pending(e) => crate::pending::remove(&keep)?,
+        Err(e) if !pending::keeps_pending(e) => pending::remove(&keep)?,
         Err(_) => {}
     }
     let receipt = receipt.map_err(|e| {
-        if keeps_pending(&e) {
+        if pending::keeps_pending(&e) {
             e.context(format!(
                 "the order is kept in {}: run the same command again to resubmit it",
                 keep.display()
@@ -410,79 +411,6 @@ fn redeem(ctx: &Context, path: &Path, points: Points, wait: Duration) -> Result<
         }
     })?;
     print_receipt(ctx, &client, &receipt)
-}
-
-/// What an earlier `member redeem` left.
-enum Earlier {
-    /// Nothing kept.
-    None,
-    /// An order whose sequence number the node reports as still next: not certified.
-    Pending(SignedOrder),
-    /// An order whose sequence number the node reports as used: certified (most likely this
-    /// order) or taken by another order.
-    Used(SignedOrder),
-}
-
-/// The order kept from an earlier `member redeem`, and whether its sequence number is used.
-fn earlier_order(client: &Client, wallet: &Path, keep: &Path) -> Result<Earlier> {
-    let Some(order) = crate::pending::read(keep)? else {
-        return Ok(Earlier::None);
-    };
-    let member = wallet::member_id(wallet)?;
-    if order.order.member != member {
-        anyhow::bail!(
-            "{} holds an order of another member; move it away",
-            keep.display()
-        );
-    }
-    let balance = client
-        .balance(&member)
-        .with_context(|| format!("cannot get the balance of member {}", member.short()))?;
-    if order.order.member_seq < balance.next_seq {
-        return Ok(Earlier::Used(order));
-    }
-    Ok(Earlier::Pending(order))
-}
-
-/// Whether a failed submission may still be certified, so the order must be kept: the node was
-/// unreachable or answered that it could not finish yet.
-fn keeps_pending(e: &anyhow::Error) -> bool {
-    match e.downcast_ref::<ClientError>() {
-        Some(ClientError::Api { status, .. }) => *status >= 500,
-        Some(_) => true,
-        None => true,
-    }
-}
-
-/// Submits `order` and, while the answer is "not yet" (no quorum, unavailable, unreachable),
-/// submits the same order again until `wait` has passed. The same order is always safe to send
-/// again: voters answer it with the vote they already gave.
-fn submit_until_certified(
-    client: &Client,
-    order: &SignedOrder,
-    wait: Duration,
-) -> std::result::Result<RedeemResponse, ClientError> {
-    let token = coalition_client::order::order_token(order);
-    let deadline = Instant::now() + wait;
-    let mut pause = Duration::from_millis(500);
-    loop {
-        match client.redeem(&token) {
-            Ok(receipt) => return Ok(receipt),
-            Err(e) => {
-                let transient = match &e {
-                    ClientError::Api { status, .. } => *status >= 500,
-                    ClientError::Transport { .. } => true,
-                    _ => false,
-                };
-                if !transient || Instant::now() + pause > deadline {
-                    return Err(e);
-                }
-                eprintln!("Not certified yet ({e}); submitting the same order again.");
-                std::thread::sleep(pause);
-                pause = (pause * 2).min(Duration::from_secs(4));
-            }
-        }
-    }
 }
 
 /// Prints a redemption receipt (also used by `partner submit-redeem`).

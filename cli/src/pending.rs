@@ -5,13 +5,18 @@
 //! another at the same number. An order that gathered some votes but no quorum still holds those
 //! votes; a new order at the same sequence number then splits the voters and the number is locked.
 //! So `member redeem` resubmits the order it signed until it is certified, across invocations, and
-//! signs a new one only once the node reports the sequence number used.
+//! signs a new one only once the node reports the sequence number used. [`submit_until_certified`]
+//! is the resubmission loop, [`earlier_order`] what a previous run left.
 
+use crate::wallet;
 use anyhow::{Context, Result};
 use coalition_client::order::{order_token, parse_order_token};
+use coalition_client::types::RedeemResponse;
+use coalition_client::{Client, ClientError};
 use coalition_core::record::SignedOrder;
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 /// A token is a few KiB at most; anything larger is not one.
 const MAX_FILE_LEN: u64 = 256 * 1024;
@@ -67,5 +72,78 @@ pub(crate) fn remove(path: &Path) -> Result<()> {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(e).with_context(|| format!("cannot remove {}", path.display())),
+    }
+}
+
+/// What an earlier `member redeem` left.
+pub(crate) enum Earlier {
+    /// Nothing kept.
+    None,
+    /// An order whose sequence number the node reports as still next: not certified.
+    Pending(SignedOrder),
+    /// An order whose sequence number the node reports as used: certified (most likely this
+    /// order) or taken by another order.
+    Used(SignedOrder),
+}
+
+/// The order kept from an earlier `member redeem`, and whether its sequence number is used.
+pub(crate) fn earlier_order(client: &Client, wallet: &Path, keep: &Path) -> Result<Earlier> {
+    let Some(order) = read(keep)? else {
+        return Ok(Earlier::None);
+    };
+    let member = wallet::member_id(wallet)?;
+    if order.order.member != member {
+        anyhow::bail!(
+            "{} holds an order of another member; move it away",
+            keep.display()
+        );
+    }
+    let balance = client
+        .balance(&member)
+        .with_context(|| format!("cannot get the balance of member {}", member.short()))?;
+    if order.order.member_seq < balance.next_seq {
+        return Ok(Earlier::Used(order));
+    }
+    Ok(Earlier::Pending(order))
+}
+
+/// Whether a failed submission may still be certified, so the order must be kept: the node was
+/// unreachable or answered that it could not finish yet.
+pub(crate) fn keeps_pending(e: &anyhow::Error) -> bool {
+    match e.downcast_ref::<ClientError>() {
+        Some(ClientError::Api { status, .. }) => *status >= 500,
+        Some(_) => true,
+        None => true,
+    }
+}
+
+/// Submits `order` and, while the answer is "not yet" (no quorum, unavailable, unreachable),
+/// submits the same order again until `wait` has passed. The same order is always safe to send
+/// again: voters answer it with the vote they already gave.
+pub(crate) fn submit_until_certified(
+    client: &Client,
+    order: &SignedOrder,
+    wait: Duration,
+) -> std::result::Result<RedeemResponse, ClientError> {
+    let token = coalition_client::order::order_token(order);
+    let deadline = Instant::now() + wait;
+    let mut pause = Duration::from_millis(500);
+    loop {
+        match client.redeem(&token) {
+            Ok(receipt) => return Ok(receipt),
+            Err(e) => {
+                let transient = match &e {
+                    ClientError::Api { status, .. } => *status >= 500,
+                    ClientError::Transport { .. } => true,
+                    _ => false,
+                };
+                if !transient || Instant::now() + pause > deadline {
+                    return Err(e);
+                }
+                eprintln!("Not certified yet ({e}); submitting the same order again.");
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_secs(4));
+            }
+        }
     }
 }
