@@ -2,8 +2,7 @@
 //! [`CorruptReason`] for damaged files, and [`Problem`] inside this module before the file is known.
 
 use super::kdf::{KdfCostError, KdfError};
-use super::seal::SECRET_LEN;
-use super::{FORMAT, FORMAT_VERSION};
+use super::{FORMAT, FORMAT_VERSION, SECRET_LEN};
 use coalition_core::hash::HexError;
 use std::io;
 use std::path::{Path, PathBuf};

@@ -3,8 +3,8 @@
 
 use super::error::{CorruptReason, Problem};
 use super::kdf::{self, KdfCost, SALT_LEN};
-use super::seal::{Sealed, CIPHER, NONCE_LEN, SECRET_LEN, TAG_LEN};
-use super::{FORMAT, FORMAT_VERSION};
+use super::seal::{Sealed, CIPHER, NONCE_LEN, TAG_LEN};
+use super::{FORMAT, FORMAT_VERSION, SECRET_LEN};
 use coalition_core::hash::Hash;
 use coalition_core::record::MemberId;
 use serde::{Deserialize, Serialize};

@@ -63,6 +63,8 @@ pub const FORMAT_VERSION: u32 = 1;
 
 /// No wallet is anywhere near this; anything bigger is not one.
 const MAX_FILE_LEN: u64 = 64 * 1024;
+/// Bytes of the secret seed (the sealed secret, and what a damaged file is checked against).
+const SECRET_LEN: usize = 32;
 
 /// Creates a wallet at `path` holding a new member key, with the default KDF cost.
 pub fn create(path: &Path, passphrase: &str) -> Result<MemberId, WalletError> {

@@ -3,7 +3,7 @@
 
 use super::error::{CorruptReason, Problem};
 use super::kdf::{self, derive_key, KdfCost, KdfCostError, KdfError, SALT_LEN};
-use super::{FORMAT, FORMAT_VERSION};
+use super::{FORMAT, FORMAT_VERSION, SECRET_LEN};
 use chacha20poly1305::aead::{Aead, Payload};
 use chacha20poly1305::{KeyInit, XChaCha20Poly1305, XNonce};
 use coalition_core::crypto::Keypair;
@@ -15,8 +15,6 @@ use zeroize::Zeroizing;
 pub(super) const CIPHER: &str = "xchacha20poly1305";
 /// Bytes of nonce.
 pub(super) const NONCE_LEN: usize = 24;
-/// Bytes of the secret seed.
-pub(super) const SECRET_LEN: usize = 32;
 /// Bytes of the AEAD tag after the sealed seed.
 pub(super) const TAG_LEN: usize = 16;
 
