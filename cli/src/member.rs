@@ -341,20 +341,42 @@ fn redeem(ctx: &Context, path: &Path, points: Points, wait: Duration) -> Result<
     let keep = pending::path_for(path);
     let signed = match pending::earlier_order(&client, path, &keep)? {
         Earlier::Used(order) => {
-            // Certified since (by the node's own retries, say): that was this redemption. Its
-            // receipt, rather than a second redemption the member did not ask for.
-            pending::remove(&keep)?;
-            if order.order.redeemer == redeemer {
+            // Its sequence number is used: certified since (by the node's own retries, say), or
+            // taken by another order. If it is this same redemption, show its receipt rather than
+            // redeem a second time.
+            let same = order.order.points == points && order.order.redeemer == redeemer;
+            if same {
                 let token = coalition_client::order::order_token(&order);
-                if let Ok(receipt) = client.redeem(&token) {
-                    eprintln!(
-                        "The earlier order {} (sequence {}) has been certified since; this is its receipt, nothing more was redeemed.",
-                        order.order.id().short(),
-                        order.order.member_seq
-                    );
-                    return print_receipt(ctx, &client, &receipt);
+                match client.redeem(&token) {
+                    Ok(receipt) => {
+                        pending::remove(&keep)?;
+                        eprintln!(
+                            "The earlier order {} (sequence {}) has been certified since; this is its receipt, nothing more was redeemed.",
+                            order.order.id().short(),
+                            order.order.member_seq
+                        );
+                        return print_receipt(ctx, &client, &receipt);
+                    }
+                    // Not knowing whether it was certified, signing again could redeem twice.
+                    Err(e) if pending::not_yet(&e) => {
+                        return Err(anyhow::anyhow!(e).context(format!(
+                            "cannot tell whether the earlier order {} (sequence {}) was certified; \
+                             nothing was redeemed: run the command again",
+                            order.order.id().short(),
+                            order.order.member_seq
+                        )));
+                    }
+                    // Refused here for good: another order took its number.
+                    Err(_) => {}
                 }
+            } else {
+                eprintln!(
+                    "The earlier order {} (sequence {}) is no longer pending; redeeming {points} points anew.",
+                    order.order.id().short(),
+                    order.order.member_seq
+                );
             }
+            pending::remove(&keep)?;
             let order = sign_order(&client, path, points, redeemer, None)?;
             pending::write(&keep, &order)?;
             order

@@ -14,6 +14,7 @@ use coalition_client::order::{order_token, parse_order_token};
 use coalition_client::types::RedeemResponse;
 use coalition_client::{Client, ClientError};
 use coalition_core::record::SignedOrder;
+use coalition_core::refusal::RefusalCode;
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -61,7 +62,12 @@ pub(crate) fn write(path: &Path, order: &SignedOrder) -> Result<()> {
         f.write_all(order_token(order).as_bytes())?;
         f.write_all(b"\n")?;
         f.sync_all()?;
-        std::fs::rename(&tmp, path)
+        std::fs::rename(&tmp, path)?;
+        // The rename itself is durable only once the directory is.
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::File::open(dir)?.sync_all()?;
+        }
+        Ok(())
     })();
     written.with_context(|| format!("cannot write {}", path.display()))
 }
@@ -110,10 +116,22 @@ pub(crate) fn earlier_order(client: &Client, wallet: &Path, keep: &Path) -> Resu
 /// Whether a failed submission may still be certified, so the order must be kept: the node was
 /// unreachable or answered that it could not finish yet.
 pub(crate) fn keeps_pending(e: &anyhow::Error) -> bool {
-    match e.downcast_ref::<ClientError>() {
-        Some(ClientError::Api { status, .. }) => *status >= 500,
-        Some(_) => true,
-        None => true,
+    e.downcast_ref::<ClientError>().is_none_or(not_yet)
+}
+
+/// Whether an answer means "not yet" rather than "no": the node was unreachable, could not finish
+/// (5xx), or a voter refused only for lack of something replication brings (a lagging voter answers
+/// `future_seq` or `unknown_lot`). Any other refusal is final for this order.
+pub(crate) fn not_yet(e: &ClientError) -> bool {
+    match e {
+        ClientError::Api { status, code, .. } => {
+            *status >= 500
+                || RefusalCode::ALL
+                    .iter()
+                    .any(|c| c.as_str() == code && c.is_transient())
+        }
+        ClientError::Transport { .. } => true,
+        _ => false,
     }
 }
 
@@ -132,12 +150,7 @@ pub(crate) fn submit_until_certified(
         match client.redeem(&token) {
             Ok(receipt) => return Ok(receipt),
             Err(e) => {
-                let transient = match &e {
-                    ClientError::Api { status, .. } => *status >= 500,
-                    ClientError::Transport { .. } => true,
-                    _ => false,
-                };
-                if !transient || Instant::now() + pause > deadline {
+                if !not_yet(&e) || Instant::now() + pause > deadline {
                     return Err(e);
                 }
                 eprintln!("Not certified yet ({e}); submitting the same order again.");

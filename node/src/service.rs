@@ -31,6 +31,7 @@ use anyhow::Context;
 use coalition_core::clock::{self, SharedClock};
 use std::collections::HashMap;
 use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -233,23 +234,41 @@ impl Running {
 /// instead of failing whichever request first reads it. Runs until the node stops; returns (and so
 /// stops the node) only on damage.
 async fn verify_store(node: Arc<Node>) {
-    let started = std::time::Instant::now();
-    match node.blocking(|store| store.verify_all()).await {
-        Ok(values) => {
-            tracing::info!(
-                values,
-                secs = started.elapsed().as_secs_f64(),
-                "database verified: every block's checksum holds"
-            );
-            std::future::pending::<()>().await;
+    /// Stops the pass when this task is dropped (the node is stopping).
+    struct CancelOnDrop(Arc<AtomicBool>);
+    impl Drop for CancelOnDrop {
+        fn drop(&mut self) {
+            self.0.store(true, Ordering::Relaxed);
         }
-        Err(e) => tracing::error!(
-            error = %e,
-            "the database is damaged; the node stops. Keep the directory as it is and do not \
-             start this partner on an older copy or an empty directory: see \"A damaged database\" \
-             in docs/operating.md"
-        ),
     }
+    let cancelled = Arc::new(AtomicBool::new(false));
+    let _cancel = CancelOnDrop(cancelled.clone());
+    let started = std::time::Instant::now();
+    match node
+        .blocking(move |store| store.verify_all(&cancelled))
+        .await
+    {
+        Ok(Some(values)) => tracing::info!(
+            values,
+            secs = started.elapsed().as_secs_f64(),
+            "database verified: every block's checksum holds"
+        ),
+        Ok(None) => {}
+        Err(e) if e.to_string().contains("Corruption") => {
+            tracing::error!(
+                error = %e,
+                "the database is damaged; the node stops. Keep the directory as it is and do not \
+                 start this partner on an older copy or an empty directory: see \"A damaged \
+                 database\" in docs/operating.md"
+            );
+            return;
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "cannot read the database to verify it; the node stops");
+            return;
+        }
+    }
+    std::future::pending::<()>().await
 }
 
 /// The node's background tasks, by name.

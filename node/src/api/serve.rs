@@ -33,7 +33,7 @@ pub const BODY_READ_TIMEOUT: Duration = Duration::from_secs(10);
 pub const RESERVED_DESCRIPTORS: u64 = 768;
 /// The most API connections at once, whatever the descriptor limit.
 pub const MAX_CONNECTIONS: usize = 1024;
-/// The most API connections from one address at once.
+/// The most API connections from one address at once (at most a quarter of the total).
 pub const MAX_PER_CLIENT: usize = 256;
 /// How long open connections may finish their requests at shutdown.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
@@ -55,9 +55,10 @@ impl Limits {
         let max_connections = usize::try_from(spare)
             .unwrap_or(usize::MAX)
             .clamp(16, MAX_CONNECTIONS);
+        // One address never holds more than a quarter, so a few outsiders cannot lock the POS out.
         Limits {
             max_connections,
-            max_per_client: MAX_PER_CLIENT.min(max_connections),
+            max_per_client: MAX_PER_CLIENT.min(max_connections / 4),
         }
     }
 }
@@ -131,6 +132,7 @@ pub async fn serve(
     builder
         .timer(TokioTimer::new())
         .header_read_timeout(HEADER_READ_TIMEOUT);
+    let mut connections = tokio::task::JoinSet::new();
     tokio::pin!(shutdown);
     let mut refused: u64 = 0;
     loop {
@@ -158,11 +160,13 @@ pub async fn serve(
         let _ = stream.set_nodelay(true);
         let service = TowerToHyperService::new(app.clone());
         let conn = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
-        tokio::spawn(async move {
+        connections.spawn(async move {
             // A client that goes away or is too slow ends its connection; nothing to report.
             let _ = conn.await;
             drop(ticket);
         });
+        // Reap finished connections so the set holds only open ones.
+        while connections.try_join_next().is_some() {}
     }
     drop(listener);
     if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown())
@@ -171,6 +175,10 @@ pub async fn serve(
     {
         tracing::warn!("API connections still open after {SHUTDOWN_GRACE:?}; closing them");
     }
+    // Each connection holds the node (through the router); a client that never finishes must not
+    // keep the store from closing.
+    connections.abort_all();
+    while connections.join_next().await.is_some() {}
     Ok(())
 }
 
@@ -199,7 +207,12 @@ mod tests {
             MAX_CONNECTIONS
         );
         assert_eq!(Limits::for_descriptors(100).max_connections, 16);
-        assert_eq!(Limits::for_descriptors(100).max_per_client, 16);
+        assert_eq!(Limits::for_descriptors(100).max_per_client, 4);
+        assert_eq!(Limits::for_descriptors(1024).max_per_client, 64);
+        assert_eq!(
+            Limits::for_descriptors(1 << 20).max_per_client,
+            MAX_PER_CLIENT
+        );
     }
 
     #[test]

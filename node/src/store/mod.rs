@@ -295,9 +295,11 @@ impl Store {
     }
 
     /// Reads every block of every column, checksums verified, without filling the cache; returns
-    /// how many values were read. RocksDB checks a table's blocks only when they are read, so
-    /// without this pass a damaged SST file shows only when a request happens to need it.
-    pub fn verify_all(&self) -> StoreResult<u64> {
+    /// how many values were read, or `None` if `cancelled` was set meanwhile (checked every few
+    /// thousand values, so a stopping node does not wait for the whole pass). RocksDB checks a
+    /// table's blocks only when they are read, so without this pass a damaged SST file shows only
+    /// when a request happens to need it.
+    pub fn verify_all(&self, cancelled: &AtomicBool) -> StoreResult<Option<u64>> {
         let mut values = 0u64;
         for column in Column::ALL {
             let cf = self.cf(column)?;
@@ -307,9 +309,12 @@ impl Store {
             for item in self.inner.db.iterator_cf_opt(cf, opts, IteratorMode::Start) {
                 item.map_err(StoreError::db("verifying", column))?;
                 values += 1;
+                if values % 4096 == 0 && cancelled.load(Ordering::Relaxed) {
+                    return Ok(None);
+                }
             }
         }
-        Ok(values)
+        Ok(Some(values))
     }
 
     /// Whether `column` holds any key starting with `prefix`.

@@ -143,9 +143,7 @@ pub fn spawn(
     let handle = std::thread::Builder::new()
         .name("ledger-writer".into())
         .spawn(move || {
-            if let Some(e) = thread::Thread::new(ledger, config).run(rx) {
-                let _ = slot.set(e.to_string());
-            }
+            thread::Thread::new(ledger, config).run(rx, &slot);
             drop(alive);
         })?;
     Ok((Writer { tx, failure }, WriterThread { handle, ended }))

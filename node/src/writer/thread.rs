@@ -16,7 +16,7 @@ use coalition_core::replica::{IngestError, IngestOutcome, Ledger};
 use coalition_core::state::LedgerView;
 use coalition_core::verified::Verified;
 use coalition_core::vote::{check_vote, VoteDecision, VoteError};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use tokio::sync::{mpsc, oneshot};
 
 /// An answer held until the group's writes are durable.
@@ -84,9 +84,10 @@ impl Thread {
     }
 
     /// Group commit (see the module docs). Stops when every handle is gone, or after a failed write
-    /// or sync (returned): what the disk did with the unsynced writes is unknown, so no more
-    /// commands are taken, and none of the group is acknowledged.
-    pub(super) fn run(mut self, mut rx: mpsc::Receiver<Command>) -> Option<Arc<StoreError>> {
+    /// or sync: what the disk did with the unsynced writes is unknown, so no more commands are
+    /// taken, and none of the group is acknowledged. The failure goes in `failure` before the
+    /// queue closes, so every caller after it is told why.
+    pub(super) fn run(mut self, mut rx: mpsc::Receiver<Command>, failure: &OnceLock<String>) {
         let mut group = Vec::with_capacity(MAX_GROUP);
         let mut replies: Vec<Box<dyn Deliver>> = Vec::with_capacity(MAX_GROUP);
         while let Some(first) = rx.blocking_recv() {
@@ -105,19 +106,19 @@ impl Thread {
             let synced = self.ledger.store_mut().sync_deferred().map_err(Arc::new);
             if let Err(e) = &synced {
                 tracing::error!(error = %e, "storage failed: the ledger writer cannot write to disk and stops");
+                let _ = failure.set(e.to_string());
             }
             for reply in replies.drain(..) {
                 reply.deliver(synced.as_ref().map(|_| ()));
             }
-            if let Err(e) = synced {
-                return Some(e);
+            if synced.is_err() {
+                return;
             }
         }
         // Every handle is gone: a clean stop.
         if let Err(e) = self.ledger.store_mut().flush_all() {
             tracing::warn!(error = %e, "cannot flush the database at shutdown; the next start replays its log");
         }
-        None
     }
 
     /// Executes one command; its answer, unless it needs no sync and was sent already.

@@ -6,16 +6,13 @@ use anyhow::{ensure, Context, Result};
 use coalition_client::types::IssueRequest;
 use coalition_core::crypto::Keypair;
 use coalition_core::record::MemberId;
-use coalition_node::api::{HEADER_READ_TIMEOUT, MAX_PER_CLIENT};
+use coalition_node::api::{raise_descriptor_limit, Limits, HEADER_READ_TIMEOUT};
 use coalition_tests::Cluster;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::LONG_EPOCH_SECS;
-
-/// Connections the outsider opens: more than its share.
-const OUTSIDER_CONNECTIONS: usize = MAX_PER_CLIENT + 44;
 
 /// Opens a connection from `from` to `to`, sends the start of a request whose headers never end,
 /// and returns how long after connecting the node closed it (`None`: still open after `wait`).
@@ -44,6 +41,10 @@ async fn trickle(from: SocketAddr, to: SocketAddr, wait: Duration) -> Result<Opt
 
 #[test]
 fn slow_clients_are_cut_off_and_the_pos_keeps_working() -> Result<()> {
+    // The node's limits follow from the open-file limit this process and the node share.
+    let per_client = Limits::for_descriptors(raise_descriptor_limit()).max_per_client;
+    // Connections the outsider opens: more than its share.
+    let outsiders = per_client + 44;
     let c = Cluster::start(1, LONG_EPOCH_SECS)?;
     let api: SocketAddr = c.nodes[0].settings.api_listen.parse()?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -54,7 +55,7 @@ fn slow_clients_are_cut_off_and_the_pos_keeps_working() -> Result<()> {
     let outsider: SocketAddr = "127.0.0.2:0".parse()?;
     let wait = HEADER_READ_TIMEOUT + Duration::from_secs(15);
     let opened = Instant::now();
-    let attempts: Vec<_> = (0..OUTSIDER_CONNECTIONS)
+    let attempts: Vec<_> = (0..outsiders)
         .map(|_| runtime.spawn(trickle(outsider, api, wait)))
         .collect();
 
@@ -95,10 +96,10 @@ fn slow_clients_are_cut_off_and_the_pos_keeps_working() -> Result<()> {
         }
     }
     ensure!(
-        at_once == OUTSIDER_CONNECTIONS - MAX_PER_CLIENT && at_deadline == MAX_PER_CLIENT,
-        "of {OUTSIDER_CONNECTIONS} connections from one address, {at_once} were closed at once and \
-         {at_deadline} at the header deadline; expected {} and {MAX_PER_CLIENT}",
-        OUTSIDER_CONNECTIONS - MAX_PER_CLIENT
+        at_once == outsiders - per_client && at_deadline == per_client,
+        "of {outsiders} connections from one address, {at_once} were closed at once and \
+         {at_deadline} at the header deadline; expected {} and {per_client}",
+        outsiders - per_client
     );
     // And the node still answers once they are gone.
     c.client(0).status()?;
