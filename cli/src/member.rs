@@ -409,30 +409,32 @@ fn redeem(ctx: &Context, path: &Path, points: Points, wait: Duration) -> Result<
             order
         }
     };
-    let receipt = pending::submit_until_certified(&client, &signed, wait).map_err(|e| {
-        anyhow::anyhow!(e).context(format!(
-            "redemption of {points} points at {} failed",
-            status.partner.name
-        ))
-    });
-    match &receipt {
-        Ok(_) => pending::remove(&keep)?,
-        // Refused for good (not enough points, a bad lot): no quorum can form, so a new order
-        // may be signed next time.
-        Err(e) if !pending::keeps_pending(e) => pending::remove(&keep)?,
-        Err(_) => {}
-    }
-    let receipt = receipt.map_err(|e| {
-        if pending::keeps_pending(&e) {
-            e.context(format!(
-                "the order is kept in {}: run the same command again to resubmit it",
-                keep.display()
-            ))
-        } else {
-            e
+    match pending::submit_until_certified(&client, &signed, wait) {
+        Ok(receipt) => {
+            pending::remove(&keep)?;
+            print_receipt(ctx, &client, &receipt)
         }
-    })?;
-    print_receipt(ctx, &client, &receipt)
+        Err(e) => {
+            let kept = pending::not_yet(&e);
+            // Refused for good (not enough points, a bad lot): no quorum can form, so a new order
+            // may be signed next time.
+            if !kept {
+                pending::remove(&keep)?;
+            }
+            let e = anyhow::anyhow!(e).context(format!(
+                "redemption of {points} points at {} failed",
+                status.partner.name
+            ));
+            Err(if kept {
+                e.context(format!(
+                    "the order is kept in {}: run the same command again to resubmit it",
+                    keep.display()
+                ))
+            } else {
+                e
+            })
+        }
+    }
 }
 
 /// Prints a redemption receipt (also used by `partner submit-redeem`).

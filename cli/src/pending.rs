@@ -113,14 +113,8 @@ pub(crate) fn earlier_order(client: &Client, wallet: &Path, keep: &Path) -> Resu
     Ok(Earlier::Pending(order))
 }
 
-/// Whether a failed submission may still be certified, so the order must be kept: the node was
-/// unreachable or answered that it could not finish yet.
-pub(crate) fn keeps_pending(e: &anyhow::Error) -> bool {
-    e.downcast_ref::<ClientError>().is_none_or(not_yet)
-}
-
-/// Whether an answer means "not yet" rather than "no": the node was unreachable, could not finish
-/// (5xx), or a voter refused only for lack of something replication brings (a lagging voter answers
+/// Whether an answer means "not yet" rather than "no", so the order must be kept and may be
+/// resubmitted: the node was unreachable, could not finish (5xx), or a voter refused only for lack of something replication brings (a lagging voter answers
 /// `future_seq` or `unknown_lot`). Any other refusal is final for this order.
 pub(crate) fn not_yet(e: &ClientError) -> bool {
     match e {

@@ -509,6 +509,15 @@ pub fn run_cli(args: &[&str]) -> Result<Output> {
         .context("running coalition")
 }
 
+/// Writes the `node.toml` at `config` to `out` (which may be `config` itself) with `key` set to
+/// `value`.
+pub fn edit_config(config: &Path, out: &Path, key: &str, value: toml::Value) -> Result<()> {
+    let mut doc: toml::Table = toml::from_str(&std::fs::read_to_string(config)?)?;
+    doc.insert(key.into(), value);
+    std::fs::write(out, toml::to_string(&doc)?)?;
+    Ok(())
+}
+
 /// Fails with the command, its stdout and its stderr unless it succeeded.
 pub fn check_output(what: &str, out: &Output) -> Result<()> {
     if !out.status.success() {

@@ -7,7 +7,7 @@ use coalition_client::types::IssueRequest;
 use coalition_core::crypto::Keypair;
 use coalition_core::record::MemberId;
 use coalition_node::service::EXIT_STORAGE_FAILED;
-use coalition_tests::{is_code, Cluster};
+use coalition_tests::{edit_config, is_code, Cluster};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -63,12 +63,12 @@ fn a_full_disk_stops_the_node_with_its_own_status_and_loses_nothing() -> Result<
     let mut c = Cluster::init(1, LONG_EPOCH_SECS)?;
     let disk = SmallDisk::mount(&c.dir.path().join("disk"), "48m")?;
     let config = c.nodes[0].config.clone();
-    let mut doc: toml::Table = toml::from_str(&std::fs::read_to_string(&config)?)?;
-    doc.insert(
-        "data_dir".into(),
+    edit_config(
+        &config,
+        &config,
+        "data_dir",
         toml::Value::String(disk.path.join("data").to_string_lossy().into()),
-    );
-    std::fs::write(&config, toml::to_string(&doc)?)?;
+    )?;
     c.start_all()?;
 
     let member = MemberId(Keypair::generate().public());

@@ -7,7 +7,7 @@ use anyhow::{bail, ensure, Context, Result};
 use coalition_client::types::IssueRequest;
 use coalition_core::crypto::Keypair;
 use coalition_core::record::MemberId;
-use coalition_tests::{bin, free_port_range, wait_for, Cluster};
+use coalition_tests::{bin, edit_config, free_port_range, wait_for, Cluster};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
@@ -45,10 +45,8 @@ fn fails_with(what: &str, out: &Output, needles: &[&str]) -> Result<()> {
 
 /// `node.toml` of `path` with `key` set to `value`, written next to it as `name`.
 fn edited_config(path: &Path, name: &str, key: &str, value: toml::Value) -> Result<PathBuf> {
-    let mut doc: toml::Table = toml::from_str(&std::fs::read_to_string(path)?)?;
-    doc.insert(key.into(), value);
     let out = path.with_file_name(name);
-    std::fs::write(&out, toml::to_string(&doc)?)?;
+    edit_config(path, &out, key, value)?;
     Ok(out)
 }
 
@@ -165,115 +163,97 @@ fn a_second_instance_on_the_same_p2p_port_is_refused() -> Result<()> {
     Ok(())
 }
 
-/// The newest RocksDB write-ahead log file (`NNNNNN.log`) in `dir`, and its length.
-fn newest_wal(dir: &Path) -> Result<(PathBuf, u64)> {
-    let mut best: Option<(PathBuf, u64)> = None;
+/// The files in `dir` that `keep` picks, with their lengths.
+fn files(dir: &Path, keep: impl Fn(&Path) -> bool) -> Result<Vec<(PathBuf, u64)>> {
+    let mut out = Vec::new();
     for entry in std::fs::read_dir(dir)? {
         let path = entry?.path();
-        let is_wal = path.extension().is_some_and(|e| e == "log")
-            && path
-                .file_stem()
-                .is_some_and(|s| s.to_string_lossy().chars().all(|c| c.is_ascii_digit()));
-        if is_wal {
+        if keep(&path) {
             let len = std::fs::metadata(&path)?.len();
-            if best.as_ref().is_none_or(|(b, _)| path > *b) {
-                best = Some((path, len));
-            }
+            out.push((path, len));
         }
     }
-    best.context("no write-ahead log in the data directory")
+    Ok(out)
+}
+
+/// Issues `n` lots to one member at node 0, each with its own receipt.
+fn issue_some(c: &Cluster, n: u64) -> Result<()> {
+    let member = MemberId(Keypair::generate().public());
+    for i in 0..n {
+        c.client(0).issue(&IssueRequest {
+            member,
+            points: 10 + i,
+            reference: Some(format!("receipt {i}")),
+            expires_in_secs: None,
+        })?;
+    }
+    Ok(())
+}
+
+/// Flips 8 bytes a third of the way into `file`.
+fn damage(file: &Path) -> Result<()> {
+    let mut bytes = std::fs::read(file)?;
+    let at = bytes.len() / 3;
+    for b in &mut bytes[at..at + 8] {
+        *b ^= 0x5a;
+    }
+    std::fs::write(file, &bytes)?;
+    Ok(())
+}
+
+/// Starts node 0 and requires it to stop by itself, saying its database is damaged (`what`: the
+/// damaged part, for the messages).
+fn refuses_to_run(c: &mut Cluster, what: &str) -> Result<()> {
+    c.spawn(0)?;
+    let exited = c.wait_exit(0, &format!("the node to find its damaged {what}"));
+    let log = std::fs::read_to_string(&c.nodes[0].log)?;
+    let Ok(status) = exited else {
+        bail!("the node runs on a damaged {what}; its log:\n{log}");
+    };
+    ensure!(!status.success(), "the node exited 0 on a damaged {what}");
+    ensure!(
+        log.contains("Corruption") && log.contains("A damaged database"),
+        "the node did not say its database is damaged:\n{log}"
+    );
+    Ok(())
 }
 
 #[test]
 fn a_damaged_write_ahead_log_refuses_the_start() -> Result<()> {
     let mut c = Cluster::start(1, LONG_EPOCH_SECS)?;
-    let member = MemberId(Keypair::generate().public());
-    for i in 0..40 {
-        c.client(0).issue(&IssueRequest {
-            member,
-            points: 10 + i,
-            reference: Some(format!("receipt {i}")),
-            expires_in_secs: None,
-        })?;
-    }
+    issue_some(&c, 40)?;
     // kill -9: what the issues wrote is in the write-ahead log only (no flush at shutdown).
     c.kill9(0)?;
-    let (wal, len) = newest_wal(&data_dir(&c))?;
+    // The newest write-ahead log: `NNNNNN.log` (RocksDB's own `LOG` is its info log).
+    let (wal, len) = files(&data_dir(&c), |p| {
+        p.extension().is_some_and(|e| e == "log")
+            && p.file_stem()
+                .is_some_and(|s| s.to_string_lossy().chars().all(|c| c.is_ascii_digit()))
+    })?
+    .into_iter()
+    .max()
+    .context("no write-ahead log in the data directory")?;
     ensure!(len > 4096, "the write-ahead log holds only {len} bytes");
-    // Flip bytes a third of the way in: records after the damage are acknowledged issues, so this
-    // is no torn tail.
-    let mut bytes = std::fs::read(&wal)?;
-    let at = bytes.len() / 3;
-    for b in &mut bytes[at..at + 8] {
-        *b ^= 0x5a;
-    }
-    std::fs::write(&wal, &bytes)?;
-
-    c.spawn(0)?;
-    let exited = c.wait_exit(0, "the node to refuse its damaged log");
-    let log = std::fs::read_to_string(&c.nodes[0].log)?;
-    let Ok(status) = exited else {
-        bail!("the node started on a damaged write-ahead log; its log:\n{log}");
-    };
-    ensure!(!status.success(), "the node exited 0 on a damaged log");
-    ensure!(
-        log.contains("Corruption") && log.contains("A damaged database"),
-        "the node did not say its database is damaged:\n{log}"
-    );
-    Ok(())
-}
-
-/// The largest SST file in `dir`.
-fn largest_table(dir: &Path) -> Result<(PathBuf, u64)> {
-    let mut best: Option<(PathBuf, u64)> = None;
-    for entry in std::fs::read_dir(dir)? {
-        let path = entry?.path();
-        if path.extension().is_some_and(|e| e == "sst") {
-            let len = std::fs::metadata(&path)?.len();
-            if best.as_ref().is_none_or(|(_, b)| len > *b) {
-                best = Some((path, len));
-            }
-        }
-    }
-    best.context("no SST file in the data directory")
+    // A third of the way in: records after the damage are acknowledged issues, so this is no torn
+    // tail.
+    damage(&wal)?;
+    refuses_to_run(&mut c, "write-ahead log")
 }
 
 #[test]
 fn a_damaged_table_file_stops_the_node_at_start() -> Result<()> {
     let mut c = Cluster::start(1, LONG_EPOCH_SECS)?;
-    let member = MemberId(Keypair::generate().public());
-    for i in 0..40 {
-        c.client(0).issue(&IssueRequest {
-            member,
-            points: 10 + i,
-            reference: Some(format!("receipt {i}")),
-            expires_in_secs: None,
-        })?;
-    }
+    issue_some(&c, 40)?;
     // A clean stop flushes everything to SST files.
     ensure!(c.stop(0)?, "the node did not stop cleanly");
-    let (table, len) = largest_table(&data_dir(&c))?;
+    let (table, len) = files(&data_dir(&c), |p| p.extension().is_some_and(|e| e == "sst"))?
+        .into_iter()
+        .max_by_key(|(_, len)| *len)
+        .context("no SST file in the data directory")?;
     ensure!(len > 1024, "the largest SST file holds only {len} bytes");
-    let mut bytes = std::fs::read(&table)?;
     // A third of the way in is a data block (the index and footer are at the end).
-    let at = bytes.len() / 3;
-    for b in &mut bytes[at..at + 8] {
-        *b ^= 0x5a;
-    }
-    std::fs::write(&table, &bytes)?;
-
-    c.spawn(0)?;
-    let exited = c.wait_exit(0, "the node to find its damaged table");
-    let log = std::fs::read_to_string(&c.nodes[0].log)?;
-    let Ok(status) = exited else {
-        bail!("the node runs on a damaged SST file; its log:\n{log}");
-    };
-    ensure!(!status.success(), "the node exited 0 on a damaged table");
-    ensure!(
-        log.contains("Corruption") && log.contains("A damaged database"),
-        "the node did not say its database is damaged:\n{log}"
-    );
-    Ok(())
+    damage(&table)?;
+    refuses_to_run(&mut c, "SST file")
 }
 
 /// Node 0's data directory.
