@@ -75,6 +75,14 @@ wait_peers() {
   echo "partners did not connect" >&2; return 1
 }
 wait_peers
+# After a start a node signs nothing until partners have confirmed its own log and votes
+# (docs/protocol.md, "Rejoining after a start"); /health says when it is ready.
+for i in 0 1 2 3; do
+  for _ in $(seq 1 300); do
+    curl -sf "$(api "$i")/health" 2>/dev/null | grep -q '"ready":true' && break; sleep 0.1
+  done
+  curl -sf "$(api "$i")/health" | grep -q '"ready":true' || { echo "node $i did not rejoin" >&2; exit 1; }
+done
 at 0 status
 
 export COALITION_WALLET_PASSPHRASE="demo passphrase"

@@ -35,6 +35,7 @@ fn start_node(
         genesis: Arc::new(net.genesis.clone()),
         keypair: Arc::new(partner_key(0)),
         clock: clock::system(),
+        closed_until_rejoined: false,
     };
     let (w, thread) = writer::spawn(config, store).context("starting the writer")?;
     let h = thread.handle;

@@ -75,6 +75,23 @@ impl Topic {
 pub const MAX_RANGE_ENTRIES: usize = 1024;
 /// Most heads in one [`Gossip::Heads`] or [`Response::Heads`] (one per partner, so ample).
 pub const MAX_HEADS: usize = 1024;
+/// Most votes in one [`Response::HeldVotes`].
+pub const MAX_HELD_VOTES: usize = 1024;
+
+/// A node's random name for one run of its process, sent in [`Request::Hello`]: two runs with one
+/// partner key at once have two different names, which is how a partner notices them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct InstanceId(pub [u8; 16]);
+
+/// A vote a redeemer holds for an order it could not certify (yet): the voter's own signed vote
+/// and the order it is for, so a voter that lost its copy can check and restore it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HeldVote {
+    /// The order voted for.
+    pub order: SignedOrder,
+    /// The vote.
+    pub vote: Vote,
+}
 
 /// How far a partner's log has grown: what anti-entropy compares.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -145,6 +162,18 @@ pub enum Request {
         /// The epoch.
         epoch: u64,
     },
+    /// Says which run of its process the sender is ([`Response::Hello`]); sent on connecting and
+    /// then every few seconds, so a partner can tell when two runs use one key.
+    Hello {
+        /// The sender's run.
+        instance: InstanceId,
+    },
+    /// Asks for the votes of `voter` that the partner holds for orders not certified
+    /// ([`Response::HeldVotes`]): how a node that lost votes from its store learns them back.
+    GetHeldVotes {
+        /// Whose votes.
+        voter: PartnerId,
+    },
 }
 
 /// An answer to a [`Request`].
@@ -166,6 +195,14 @@ pub enum Response {
     },
     /// Checkpoint signatures of the epoch asked for.
     CheckpointSigs(Vec<CheckpointSig>),
+    /// The answer to [`Request::Hello`].
+    Hello {
+        /// Whether another run with the sender's key is connected to the answering partner and
+        /// said hello recently.
+        live_elsewhere: bool,
+    },
+    /// The answer to [`Request::GetHeldVotes`].
+    HeldVotes(Vec<HeldVote>),
 }
 
 /// Why bytes are not a valid message, or a message cannot be sent.
@@ -278,7 +315,8 @@ impl WireMessage for Response {
             Response::CheckpointSigs(sigs) => {
                 at_most("checkpoint signatures", sigs.len(), MAX_HEADS)
             }
-            Response::Vote(_) | Response::Error { .. } => Ok(()),
+            Response::HeldVotes(votes) => at_most("held votes", votes.len(), MAX_HELD_VOTES),
+            Response::Vote(_) | Response::Error { .. } | Response::Hello { .. } => Ok(()),
         }
     }
 }
@@ -292,6 +330,8 @@ impl Response {
             Response::Heads(_) => "heads",
             Response::Error { .. } => "error",
             Response::CheckpointSigs(_) => "checkpoint-sigs",
+            Response::Hello { .. } => "hello",
+            Response::HeldVotes(_) => "held-votes",
         }
     }
 
@@ -304,6 +344,7 @@ impl Response {
                 entries: fit(entries, MAX_RANGE_ENTRIES),
             },
             Response::Heads(heads) => Response::Heads(fit(heads, MAX_HEADS)),
+            Response::HeldVotes(votes) => Response::HeldVotes(fit(votes, MAX_HELD_VOTES)),
             other => other,
         };
         match fitted.to_wire() {
@@ -402,6 +443,13 @@ mod tests {
             limit: 10,
         };
         assert_eq!(Request::from_wire(&q.to_wire().unwrap()).unwrap(), q);
+        let hello = Request::Hello {
+            instance: InstanceId([7; 16]),
+        };
+        assert_eq!(
+            Request::from_wire(&hello.to_wire().unwrap()).unwrap(),
+            hello
+        );
     }
 
     #[test]

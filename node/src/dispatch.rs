@@ -9,7 +9,7 @@
 use crate::epoch::seal;
 use crate::node::Node;
 use crate::ops::vote;
-use crate::p2p::{Gossip, NetEvent, Request, Response, MAX_RANGE_ENTRIES};
+use crate::p2p::{Gossip, NetEvent, Request, Response, MAX_HELD_VOTES, MAX_RANGE_ENTRIES};
 use crate::sync::Replicator;
 use coalition_core::record::PartnerId;
 use std::collections::BTreeSet;
@@ -110,5 +110,22 @@ async fn answer(
         },
         Request::Vote { order } => vote::answer(node, from, order).await,
         Request::GetCheckpointSigs { epoch } => seal::signatures_for(node, epoch).await,
+        // A partner learns back its own votes only: they are its to restore.
+        Request::GetHeldVotes { voter } if voter != from => Response::Error {
+            message: "a partner may ask only for the votes it gave itself".into(),
+        },
+        Request::GetHeldVotes { voter } => match node
+            .blocking(move |s| s.held_votes_by(&voter, MAX_HELD_VOTES))
+            .await
+        {
+            Ok(votes) => Response::HeldVotes(votes).fit_to_limits(),
+            Err(e) => Response::Error {
+                message: e.to_string(),
+            },
+        },
+        // Answered by the network task itself, which knows the connections.
+        Request::Hello { .. } => Response::Error {
+            message: "hello is answered by the network layer".into(),
+        },
     }
 }

@@ -72,6 +72,10 @@ pub enum NodeError {
         /// The order.
         order: Hash,
     },
+    /// The node has just started and is confirming with its partners that it holds all of its
+    /// own log and votes; it signs nothing until then.
+    #[error("{}", WriterError::Rejoining)]
+    Rejoining,
     /// The node is shutting down (the writer or the network task has stopped).
     #[error("the node is shutting down")]
     ShuttingDown,
@@ -131,6 +135,7 @@ impl NodeError {
                 | NodeError::Invariant { .. }
                 | NodeError::Task(_)
                 | NodeError::StorageFailed { .. }
+                | NodeError::Rejoining
         )
     }
 
@@ -168,6 +173,7 @@ impl From<WriterError> for NodeError {
     fn from(e: WriterError) -> NodeError {
         match e {
             WriterError::ShuttingDown => NodeError::ShuttingDown,
+            WriterError::Rejoining => NodeError::Rejoining,
             WriterError::StorageFailed { reason } => NodeError::StorageFailed { reason },
             other => NodeError::Writer(other),
         }

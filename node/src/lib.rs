@@ -11,7 +11,7 @@
 //! | [`api`] | HTTP: routes, the token check, one mapping of errors to statuses |
 //! | [`dispatch`] | inbound gossip and requests, to their handlers, bounded |
 //! | [`ops`] | issue, redeem, vote, in-flight retry, views, audit, admin |
-//! | [`epoch`], [`sync`] | epoch close and sealing tasks; anti-entropy and catch-up |
+//! | [`epoch`], [`sync`], [`rejoin`] | epoch close and sealing tasks; anti-entropy and catch-up; the check with partners before a started node signs |
 //! | [`node`], [`error`] | the shared handles; typed errors |
 //! | [`writer`] | the one thread that writes |
 //! | [`store`], [`p2p`], [`metrics`], [`config`] | RocksDB; libp2p; Prometheus; `node.toml` |
@@ -25,6 +25,7 @@ pub mod metrics;
 pub mod node;
 pub mod ops;
 pub mod p2p;
+pub mod rejoin;
 pub mod service;
 pub mod store;
 pub mod sync;

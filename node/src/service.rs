@@ -8,6 +8,8 @@
 //! - **dispatch** ([`crate::dispatch`]) hands inbound gossip and requests to their handlers, a
 //!   bounded number at once;
 //! - **anti-entropy** ([`crate::sync`]) asks peers for their heads and fetches what is missing;
+//! - **rejoin** ([`crate::rejoin`]) confirms with partners, once after the start, that none holds
+//!   more of our own log or votes than the store does, before the writer signs anything;
 //! - **epoch close** ([`crate::epoch::close`]) closes our log's epochs as they end;
 //! - **seal** ([`crate::epoch::seal`]) computes, signs, collects and anchors checkpoints;
 //! - **in-flight retry** ([`crate::ops::inflight`]) completes redemptions a restart interrupted;
@@ -24,6 +26,7 @@ use crate::metrics::Metrics;
 use crate::node::{Identity, Node, NodeParts};
 use crate::ops::{inflight, redeem::Redeemer};
 use crate::p2p::{self, NetworkConfig, NetworkHandle};
+use crate::rejoin;
 use crate::store::Store;
 use crate::sync::Replicator;
 use crate::writer::{self, WriterConfig};
@@ -89,6 +92,7 @@ pub async fn start(config: &Config, clock: SharedClock) -> anyhow::Result<Runnin
         genesis: genesis.clone(),
         keypair: config.keypair.clone(),
         clock: clock.clone(),
+        closed_until_rejoined: rejoin::confirmations_needed(&genesis) > 0,
     };
     let (writer, writer_thread) =
         writer::spawn(writer_config, store).context("starting the ledger writer")?;
@@ -137,9 +141,12 @@ pub async fn start(config: &Config, clock: SharedClock) -> anyhow::Result<Runnin
     );
     tasks.spawn(
         "anti-entropy",
-        replicator.run(Duration::from_secs(config.file.anti_entropy_secs)),
+        replicator
+            .clone()
+            .run(Duration::from_secs(config.file.anti_entropy_secs)),
     );
     tasks.spawn("store verification", verify_store(node.clone()));
+    tasks.spawn("rejoin", rejoin::run(node.clone(), replicator));
     tasks.spawn("epoch close", close::run(node.clone()));
     let sealer = seal::Sealer::new(node.clone(), config.anchor_file.clone(), progress_tx);
     tasks.spawn("seal", sealer.run());

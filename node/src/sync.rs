@@ -240,7 +240,15 @@ pub fn note_report(node: &Node, report: &IngestReport) {
     }
     for p in &report.equivocations {
         metrics.equivocations.inc();
-        tracing::error!(partner = %node.name_of(p), "partner equivocated; its entries are refused from now on");
+        if *p == node.me() {
+            tracing::error!(
+                "a partner holds entries of this node's own log that conflict with its store: the \
+                 store had lost entries a partner that was down during the rejoin held, and this \
+                 node signed over them (see \"Backup and restore\" in docs/operating.md)"
+            );
+        } else {
+            tracing::error!(partner = %node.name_of(p), "partner equivocated; its entries are refused from now on");
+        }
     }
     if let Some(f) = &report.failure {
         tracing::error!(error = %f, "ingest failed");

@@ -202,6 +202,9 @@ impl Cluster {
         for i in 0..n {
             c.wait_healthy(i)?;
         }
+        for i in 0..n {
+            c.wait_ready(i)?;
+        }
         Ok(c)
     }
 
@@ -212,6 +215,9 @@ impl Cluster {
         }
         for i in 0..self.nodes.len() {
             self.wait_healthy(i)?;
+        }
+        for i in 0..self.nodes.len() {
+            self.wait_ready(i)?;
         }
         Ok(())
     }
@@ -257,6 +263,39 @@ impl Cluster {
         )
     }
 
+    /// Waits until node `i` says it is ready: it has rejoined after its start (partners confirmed
+    /// its own log and votes) and signs entries and votes.
+    pub fn wait_ready(&mut self, i: usize) -> Result<()> {
+        let url = self.url(i);
+        wait_for(
+            &format!("node {i} to be ready"),
+            Duration::from_secs(30),
+            || {
+                if let Some(child) = self.nodes[i].child.as_mut() {
+                    if let Some(status) = child.try_wait()? {
+                        bail!("node {i} exited with {status}");
+                    }
+                }
+                let health = Client::new(&url, None).get::<serde_json::Value>("/health");
+                Ok(health
+                    .ok()
+                    .filter(|h| h["ready"] == serde_json::Value::Bool(true))
+                    .map(|_| ()))
+            },
+        )
+    }
+
+    /// Node `i`'s data directory (as its config names it, relative to the config file).
+    pub fn data_dir(&self, i: usize) -> PathBuf {
+        let node = &self.nodes[i];
+        match node.config.parent() {
+            Some(base) if node.settings.data_dir.is_relative() => {
+                base.join(&node.settings.data_dir)
+            }
+            _ => node.settings.data_dir.clone(),
+        }
+    }
+
     /// `kill -9` node `i` and reap it.
     pub fn kill9(&mut self, i: usize) -> Result<()> {
         if let Some(mut child) = self.nodes[i].child.take() {
@@ -291,10 +330,12 @@ impl Cluster {
         Ok(status)
     }
 
-    /// Restarts node `i` after a kill or stop and waits for health.
+    /// Restarts node `i` after a kill or stop and waits until it is ready (it has rejoined: at
+    /// least `q - 1` partners must be up).
     pub fn restart(&mut self, i: usize) -> Result<()> {
         self.spawn(i)?;
-        self.wait_healthy(i)
+        self.wait_healthy(i)?;
+        self.wait_ready(i)
     }
 
     /// The API URL of node `i`.
@@ -515,6 +556,22 @@ pub fn edit_config(config: &Path, out: &Path, key: &str, value: toml::Value) -> 
     let mut doc: toml::Table = toml::from_str(&std::fs::read_to_string(config)?)?;
     doc.insert(key.into(), value);
     std::fs::write(out, toml::to_string(&doc)?)?;
+    Ok(())
+}
+
+/// Copies the directory `from` (files and subdirectories) to `to`, which must not exist.
+pub fn copy_dir(from: &Path, to: &Path) -> Result<()> {
+    std::fs::create_dir(to).with_context(|| format!("creating {}", to.display()))?;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let target = to.join(entry.file_name());
+        if entry.file_type()?.is_dir() {
+            copy_dir(&entry.path(), &target)?;
+        } else {
+            std::fs::copy(entry.path(), &target)
+                .with_context(|| format!("copying {}", entry.path().display()))?;
+        }
+    }
     Ok(())
 }
 

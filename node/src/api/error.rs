@@ -76,6 +76,7 @@ impl From<NodeError> for ApiError {
             NodeError::RefusedBy { code, .. } => (S::UNPROCESSABLE_ENTITY, code.as_str()),
             NodeError::NoQuorum { .. } => (S::SERVICE_UNAVAILABLE, "no_quorum"),
             NodeError::ReferenceReused { .. } => (S::CONFLICT, "reference_reused"),
+            NodeError::Rejoining => (S::SERVICE_UNAVAILABLE, "rejoining"),
             // Try again later: another request has the order, the node is stopping (a certificate
             // that could not be appended then stays in flight), or it is too far behind to take more.
             NodeError::Busy { .. }

@@ -63,10 +63,23 @@ fn parse_member(s: &str) -> Result<MemberId, ApiError> {
 }
 
 /// Healthy unless the node can no longer write: a supervisor or load balancer must not keep
-/// sending it work.
+/// sending it work. `ready` says whether it signs yet: false after a start until it has rejoined
+/// (crate::rejoin), when issues and redemptions are refused with 503 `rejoining`.
 async fn health(State(app): Shared) -> impl IntoResponse {
-    match app.node.writer().storage_failure() {
-        None => (StatusCode::OK, Json(serde_json::json!({ "ok": true }))),
+    let writer = app.node.writer();
+    match writer.storage_failure() {
+        None if writer.is_open() => (
+            StatusCode::OK,
+            Json(serde_json::json!({ "ok": true, "ready": true })),
+        ),
+        None => (
+            StatusCode::OK,
+            Json(serde_json::json!({
+                "ok": true,
+                "ready": false,
+                "reason": "confirming this node's own log and votes with its partners after the start",
+            })),
+        ),
         Some(reason) => (
             StatusCode::SERVICE_UNAVAILABLE,
             Json(serde_json::json!({ "ok": false, "reason": format!("storage failed: {reason}") })),

@@ -62,6 +62,11 @@ impl Redeemer {
         if let Some(done) = self.already_certified(&order).await? {
             return Ok(done);
         }
+        // Our own vote would be refused until the node has rejoined: say so now, not after the
+        // vote timeout.
+        if !node.writer().is_open() {
+            return Err(NodeError::Rejoining);
+        }
         let order_id = order.order.id();
         let Some(_active) = Active::enter(self, order_id) else {
             return Err(NodeError::Busy { order: order_id });
@@ -142,6 +147,8 @@ impl Redeemer {
         let n = genesis.n();
         let deadline = Instant::now() + self.vote_timeout;
         let mut misses: Vec<(PartnerId, MissReason)> = Vec::new();
+        // Partners' votes, kept if no certificate comes of them (see `hold`).
+        let mut gathered: Vec<Vote> = Vec::new();
 
         let mut asks: FuturesUnordered<_> = genesis
             .partners
@@ -149,7 +156,13 @@ impl Redeemer {
             .map(|p| ask(node.clone(), p.id, order.clone(), deadline))
             .collect();
         while let Some((partner, outcome)) = asks.next().await {
-            match outcome.and_then(|vote| builder.add(&vote).map_err(MissReason::InvalidVote)) {
+            match outcome.and_then(|vote| {
+                builder
+                    .add(&vote)
+                    .map(|_| vote)
+                    .map_err(MissReason::InvalidVote)
+            }) {
+                Ok(vote) if partner != node.me() => gathered.push(vote),
                 Ok(_) => {}
                 Err(reason) => {
                     if let MissReason::InvalidVote(e) = &reason {
@@ -165,6 +178,7 @@ impl Redeemer {
         }
         let got = builder.count();
         if !builder.has_quorum() {
+            self.hold(order.clone(), gathered);
             let out_of_reach = misses.len() > n.saturating_sub(needed);
             let refusal = misses.iter().find_map(|(p, m)| match m {
                 MissReason::Refused(r) => Some((p, r)),
@@ -216,6 +230,22 @@ impl Redeemer {
                 entry_id: entry.id(),
             },
         })
+    }
+
+    /// Keeps partners' votes for an order that got no certificate, in the background: a voter that
+    /// loses its copy learns them back from here when it restarts (docs/protocol.md, "Rejoining
+    /// after a start").
+    fn hold(&self, order: SignedOrder, votes: Vec<Vote>) {
+        if votes.is_empty() {
+            return;
+        }
+        let writer = self.node.writer().clone();
+        tokio::spawn(async move {
+            let id = order.order.id();
+            if let Err(e) = writer.hold_votes(order, votes).await {
+                tracing::warn!(order = %id.short(), error = %e, "cannot keep the votes gathered for an order");
+            }
+        });
     }
 
     /// The receipt of an order whose certificate is already in our log.

@@ -2,7 +2,7 @@
 //! events the task emits.
 
 use super::error::NetError;
-use super::messages::{Gossip, Request, Response};
+use super::messages::{Gossip, InstanceId, Request, Response};
 use super::topics::Topic;
 use coalition_core::record::PartnerId;
 use libp2p::gossipsub::MessageId;
@@ -99,12 +99,19 @@ pub struct NetworkHandle {
     pub(crate) request_timeout: Duration,
     /// Written by the task when the partition switch flips, so reading it never waits on the task.
     pub(crate) isolated: Arc<AtomicBool>,
+    /// This run of the node, as [`Request::Hello`] names it.
+    pub(crate) instance: InstanceId,
 }
 
 impl NetworkHandle {
     /// Our own partner id.
     pub fn local_partner(&self) -> PartnerId {
         self.local
+    }
+
+    /// This run of the node (random at each start).
+    pub fn instance(&self) -> InstanceId {
+        self.instance
     }
 
     async fn send(&self, cmd: Command) -> Result<(), NetError> {

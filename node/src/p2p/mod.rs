@@ -48,8 +48,10 @@ pub mod topics;
 pub use error::NetError;
 pub use handle::{GossipId, NetEvent, NetworkHandle, ResponseSender};
 pub use messages::{
-    Gossip, HeadAnnouncement, Refusal, Request, Response, MAX_HEADS, MAX_RANGE_ENTRIES,
+    Gossip, HeadAnnouncement, HeldVote, InstanceId, Refusal, Request, Response, MAX_HEADS,
+    MAX_HELD_VOTES, MAX_RANGE_ENTRIES,
 };
+pub(crate) use swarm::{HELLO_EVERY, HELLO_LIVE};
 use topics::GossipTopic;
 pub use topics::Topic;
 
@@ -186,6 +188,8 @@ pub async fn spawn(
 
     let (cmd_tx, cmd_rx) = mpsc::channel(256);
     let isolated = Arc::new(AtomicBool::new(false));
+    // Random per run: only its difference from another run's matters, not secrecy.
+    let instance = InstanceId(rand::random());
     let (event_tx, event_rx) = mpsc::channel(EVENT_CHANNEL_CAPACITY);
     let settings = swarm::Settings {
         request_timeout: config.request_timeout,
@@ -202,6 +206,7 @@ pub async fn spawn(
         vec![first],
         peers,
         isolated.clone(),
+        instance,
     );
     tokio::spawn(task.run());
     let handle = NetworkHandle {
@@ -209,6 +214,7 @@ pub async fn spawn(
         local,
         request_timeout: config.request_timeout,
         isolated,
+        instance,
     };
     Ok((handle, event_rx))
 }

@@ -57,11 +57,17 @@ pub enum Column {
     /// retrying an issue gets the lot it already has. Added after schema 1 without a version bump:
     /// RocksDB creates the missing column, and issues from before it are simply not indexed.
     References,
+    /// `order id ‖ voter` → [`HeldVote`](coalition_core::wire::HeldVote): a partner's vote this
+    /// node gathered as redeemer for an order it has not certified, kept so that a voter which
+    /// lost its own copy learns it back (docs/protocol.md, "Rejoining after a start"). Written
+    /// unsynced: it is a second copy, the voter's synced one is the first. Added like
+    /// `references`, without a version bump.
+    HeldVotes,
 }
 
 impl Column {
     /// Every column, in a fixed order.
-    pub const ALL: [Column; 17] = [
+    pub const ALL: [Column; 18] = [
         Column::Entries,
         Column::Leaves,
         Column::Heads,
@@ -79,6 +85,7 @@ impl Column {
         Column::Statements,
         Column::Meta,
         Column::References,
+        Column::HeldVotes,
     ];
 
     /// The column family's name on disk. Stable: never change one.
@@ -101,6 +108,7 @@ impl Column {
             Column::Statements => "statements",
             Column::Meta => "meta",
             Column::References => "references",
+            Column::HeldVotes => "held_votes",
         }
     }
 

@@ -40,6 +40,11 @@ pub(crate) fn hash(id: &Hash) -> [u8; ID] {
     id.0
 }
 
+/// `id ‖ partner`: held_votes (order id ‖ voter).
+pub(crate) fn hash_partner(id: &Hash, partner: &PartnerId) -> [u8; ID + ID] {
+    cat(&[&id.0, &partner.0 .0])
+}
+
 /// `member ‖ lot`: member_lots.
 pub(crate) fn member_lot(member: &MemberId, lot: &Hash) -> [u8; ID + ID] {
     cat(&[&member.0 .0, &lot.0])

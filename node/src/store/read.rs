@@ -9,6 +9,7 @@ use coalition_core::log::{Equivocation, LogClose, LogHead};
 use coalition_core::record::{Epoch, MemberId, PartnerId, SignedEntry, SignedOrder, Vote};
 use coalition_core::settlement::SettlementStatement;
 use coalition_core::state::Lot;
+use coalition_core::wire::HeldVote;
 use rocksdb::{Direction, IteratorMode, ReadOptions};
 use std::sync::atomic::Ordering;
 
@@ -153,6 +154,21 @@ impl Store {
     /// The vote this node gave for `member`'s spend number `seq`, if any.
     pub fn vote(&self, member: &MemberId, seq: u64) -> StoreResult<Option<Vote>> {
         self.get(Column::Votes, &keys::member_seq(member, seq))
+    }
+
+    /// Up to `limit` votes of `voter` this node holds for orders it has not certified. A scan of
+    /// the whole column: it holds only the votes of attempts that failed, and is read once per
+    /// partner start.
+    pub fn held_votes_by(&self, voter: &PartnerId, limit: usize) -> StoreResult<Vec<HeldVote>> {
+        let mut out = Vec::new();
+        self.scan_column(Column::HeldVotes, &[], &[], |key, value| {
+            let held: HeldVote = decode(Column::HeldVotes, key, value)?;
+            if held.vote.partner == *voter {
+                out.push(held);
+            }
+            Ok(out.len() < limit)
+        })?;
+        Ok(out)
     }
 
     /// Every in-flight redemption, by order id.

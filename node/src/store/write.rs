@@ -13,8 +13,9 @@ use coalition_core::checkpoint::{Checkpoint, CheckpointSig};
 use coalition_core::encoding;
 use coalition_core::hash::Hash;
 use coalition_core::log::Equivocation;
-use coalition_core::record::{MemberId, SignedOrder, Vote};
+use coalition_core::record::{MemberId, PartnerId, SignedOrder, Vote};
 use coalition_core::settlement::SettlementStatement;
+use coalition_core::wire::HeldVote;
 use rocksdb::{WriteBatch, WriteOptions};
 use serde::Serialize;
 use std::sync::atomic::Ordering;
@@ -147,6 +148,41 @@ impl StoreWriter {
         let mut batch = self.batch();
         batch.put(Column::Inflight, &keys::hash(&id), order)?;
         self.write(batch, true, || format!("in-flight order {id}"))
+    }
+
+    /// Keeps partners' votes gathered for `order` that did not make a certificate (see
+    /// [`Column::HeldVotes`]). Not synced: each voter holds its own synced copy.
+    pub fn put_held_votes(&mut self, order: &SignedOrder, votes: &[Vote]) -> StoreResult<()> {
+        let id = order.order.id();
+        let mut batch = self.batch();
+        for vote in votes.iter().filter(|v| v.order_id == id) {
+            let held = HeldVote {
+                order: order.clone(),
+                vote: vote.clone(),
+            };
+            batch.put(
+                Column::HeldVotes,
+                &keys::hash_partner(&id, &vote.partner),
+                &held,
+            )?;
+        }
+        self.write(batch, false, || format!("votes held for order {id}"))
+    }
+
+    /// Drops the votes held for `order_id` from each of `voters` (its certificate is appended now,
+    /// and carries them). Not synced, like the removal of the in-flight order. Most orders never
+    /// had votes held: one seek finds that, and nothing is written.
+    pub fn remove_held_votes(&mut self, order_id: &Hash, voters: &[PartnerId]) -> StoreResult<()> {
+        if !self.any_under(Column::HeldVotes, &keys::hash(order_id))? {
+            return Ok(());
+        }
+        let mut batch = self.batch();
+        for voter in voters {
+            batch.delete(Column::HeldVotes, &keys::hash_partner(order_id, voter))?;
+        }
+        self.write(batch, false, || {
+            format!("removal of the votes held for order {order_id}")
+        })
     }
 
     /// Forgets an in-flight redemption (certified, or given up). Not synced: if a crash undoes the

@@ -37,6 +37,11 @@ pub enum WriterError {
         /// The failed write's or sync's error.
         reason: String,
     },
+    /// The node has just started and has not yet confirmed with its partners that none holds
+    /// more of its own log or votes than it does (docs/protocol.md, "Rejoining after a start"):
+    /// nothing of ours is signed until it has.
+    #[error("the node is confirming its own log and votes with its partners after a start; try again shortly")]
+    Rejoining,
     /// The writer is gone: the node is shutting down.
     #[error("the node is shutting down")]
     ShuttingDown,

@@ -13,6 +13,7 @@ mod error;
 mod thread;
 
 pub use error::{AppendError, IngestReport, VoteFailure, WriterError};
+pub use thread::VoteRestore;
 
 use crate::store::{SigOutcome, StoreWriter};
 use coalition_core::checkpoint::{Checkpoint, CheckpointSig};
@@ -28,6 +29,8 @@ use coalition_core::record::{
 use coalition_core::replica::Ledger;
 use coalition_core::settlement::SettlementStatement;
 use coalition_core::verified::Verified;
+use coalition_core::wire::HeldVote;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use tokio::sync::{mpsc, oneshot};
 
@@ -78,6 +81,18 @@ enum Command {
         order: SignedOrder,
         reply: Reply<(), WriterError>,
     },
+    HoldVotes {
+        order: SignedOrder,
+        votes: Vec<Vote>,
+        reply: Reply<(), WriterError>,
+    },
+    RestoreVotes {
+        held: Vec<HeldVote>,
+        reply: Reply<VoteRestore, WriterError>,
+    },
+    Open {
+        reply: oneshot::Sender<()>,
+    },
     RemoveInflight {
         order_id: Hash,
         reply: Reply<(), WriterError>,
@@ -106,6 +121,8 @@ pub struct Writer {
     tx: mpsc::Sender<Command>,
     /// Set by the thread when a write or sync to disk failed and it stopped.
     failure: Arc<OnceLock<String>>,
+    /// Whether our own appends and votes are let through (see [`Writer::open`]).
+    open: Arc<AtomicBool>,
 }
 
 /// What the writer thread needs: the coalition, our key, the clock our appends are timed by.
@@ -114,6 +131,10 @@ pub struct WriterConfig {
     pub genesis: Arc<Genesis>,
     /// Our partner key: signs our log entries and votes.
     pub keypair: Arc<Keypair>,
+    /// Whether our own appends and votes are refused ([`WriterError::Rejoining`]) until
+    /// [`Writer::open`]: after a start, until the node has confirmed with its partners that it
+    /// holds all of its own log and votes.
+    pub closed_until_rejoined: bool,
     /// The time of our appends.
     pub clock: SharedClock,
 }
@@ -139,6 +160,7 @@ pub fn spawn(
     // Dropped, and so `ended` completed, when the thread returns.
     let (alive, ended) = oneshot::channel::<()>();
     let failure = Arc::new(OnceLock::new());
+    let open = Arc::new(AtomicBool::new(!config.closed_until_rejoined));
     let slot = failure.clone();
     let handle = std::thread::Builder::new()
         .name("ledger-writer".into())
@@ -146,7 +168,7 @@ pub fn spawn(
             thread::Thread::new(ledger, config).run(rx, &slot);
             drop(alive);
         })?;
-    Ok((Writer { tx, failure }, WriterThread { handle, ended }))
+    Ok((Writer { tx, failure, open }, WriterThread { handle, ended }))
 }
 
 impl Writer {
@@ -237,6 +259,42 @@ impl Writer {
     pub async fn put_inflight(&self, order: SignedOrder) -> Result<(), WriterError> {
         self.call_result(|reply| Command::PutInflight { order, reply })
             .await
+    }
+
+    /// Keeps partners' votes for an order whose certificate was not formed (unsynced), for the
+    /// voters to learn back if they lose them.
+    pub async fn hold_votes(
+        &self,
+        order: SignedOrder,
+        votes: Vec<Vote>,
+    ) -> Result<(), WriterError> {
+        self.call_result(|reply| Command::HoldVotes {
+            order,
+            votes,
+            reply,
+        })
+        .await
+    }
+
+    /// Stores, synced, each of our own votes a partner held that our store no longer has.
+    pub async fn restore_votes(&self, held: Vec<HeldVote>) -> Result<VoteRestore, WriterError> {
+        self.call_result(|reply| Command::RestoreVotes { held, reply })
+            .await
+    }
+
+    /// Lets our own appends and votes through from now on (the node has rejoined).
+    pub async fn open(&self) -> Result<(), WriterError> {
+        self.call(|reply| Command::Open { reply })
+            .await
+            .ok_or_else(|| self.gone())?;
+        self.open.store(true, Ordering::Release);
+        Ok(())
+    }
+
+    /// Whether our own appends and votes are let through: false from a start until
+    /// [`Writer::open`].
+    pub fn is_open(&self) -> bool {
+        self.open.load(Ordering::Acquire)
     }
 
     /// Forgets an in-flight order (certified, or given up).

@@ -16,6 +16,7 @@ use coalition_core::replica::{IngestError, IngestOutcome, Ledger};
 use coalition_core::state::LedgerView;
 use coalition_core::verified::Verified;
 use coalition_core::vote::{check_vote, VoteDecision, VoteError};
+use coalition_core::wire::HeldVote;
 use std::sync::{Arc, OnceLock};
 use tokio::sync::{mpsc, oneshot};
 
@@ -70,6 +71,22 @@ pub(super) struct Thread {
     keypair: Arc<Keypair>,
     clock: SharedClock,
     me: PartnerId,
+    /// Whether our own appends and votes are let through (see [`WriterConfig`]).
+    open: bool,
+}
+
+/// What [`super::Writer::restore_votes`] did with the votes partners held for us.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct VoteRestore {
+    /// Our votes our store had lost, now stored again.
+    pub restored: usize,
+    /// Already in our store.
+    pub held: usize,
+    /// Not ours, not for the order they came with, or not validly signed: ignored.
+    pub invalid: usize,
+    /// Ours, validly signed, but our store holds a vote for another order at the same spend: we
+    /// already signed two votes for one spend (after losing the first), which nothing can undo.
+    pub conflicting: usize,
 }
 
 impl Thread {
@@ -80,6 +97,7 @@ impl Thread {
             genesis: config.genesis,
             keypair: config.keypair,
             clock: config.clock,
+            open: !config.closed_until_rejoined,
         }
     }
 
@@ -124,13 +142,26 @@ impl Thread {
     /// Executes one command; its answer, unless it needs no sync and was sent already.
     fn execute(&mut self, cmd: Command) -> Option<Box<dyn Deliver>> {
         Some(match cmd {
+            Command::Append { reply, .. } if !self.open => {
+                answer(reply, Err(WriterError::Rejoining.into()))
+            }
+            Command::CloseDue { reply, .. } if !self.open => {
+                answer(reply, Err(WriterError::Rejoining.into()))
+            }
+            Command::Vote { reply, .. } if !self.open => {
+                answer(reply, Err(WriterError::Rejoining.into()))
+            }
             Command::Append { what, reply } => {
                 let now = self.clock.now();
                 let appended = match what {
                     ToAppend::Record(record) => self.append(record, None, now),
                     ToAppend::Certificate(cert) => {
                         let record = Record::Redeem(cert.inner().clone());
-                        self.append(record, Some(&cert), now)
+                        let appended = self.append(record, Some(&cert), now);
+                        if appended.is_ok() {
+                            self.drop_held_votes(cert.inner());
+                        }
+                        appended
                     }
                 };
                 answer(reply, appended)
@@ -144,6 +175,20 @@ impl Thread {
             Command::PutInflight { order, reply } => {
                 let done = self.ledger.store_mut().put_inflight(&order);
                 answer(reply, done.map_err(WriterError::from))
+            }
+            Command::HoldVotes {
+                order,
+                votes,
+                reply,
+            } => {
+                let done = self.ledger.store_mut().put_held_votes(&order, &votes);
+                answer(reply, done.map_err(WriterError::from))
+            }
+            Command::RestoreVotes { held, reply } => answer(reply, self.restore_votes(held)),
+            Command::Open { reply } => {
+                self.open = true;
+                let _ = reply.send(());
+                return None;
             }
             Command::RemoveInflight { order_id, reply } => {
                 let done = self.ledger.store_mut().remove_inflight(&order_id);
@@ -263,6 +308,49 @@ impl Thread {
             }
         }
         report
+    }
+
+    /// The votes held for a certificate's order are in the certificate now.
+    fn drop_held_votes(&mut self, cert: &RedeemCert) {
+        let order_id = cert.order.order.id();
+        let voters: Vec<PartnerId> = cert.votes.iter().map(|v| v.partner).collect();
+        if let Err(e) = self
+            .ledger
+            .store_mut()
+            .remove_held_votes(&order_id, &voters)
+        {
+            // Only a second copy: a vote held too long is answered to its voter, who has it.
+            tracing::warn!(order = %order_id.short(), error = %e, "cannot drop the votes held for a certified order");
+        }
+    }
+
+    /// Stores our own votes that partners held and our store lost; see [`VoteRestore`].
+    fn restore_votes(&mut self, held: Vec<HeldVote>) -> Result<VoteRestore, WriterError> {
+        let mut done = VoteRestore::default();
+        for HeldVote { order, vote } in held {
+            if vote.partner != self.me
+                || vote.order_id != order.order.id()
+                || vote.verify_signature().is_err()
+            {
+                done.invalid += 1;
+                continue;
+            }
+            let (member, seq) = (order.order.member, order.order.member_seq);
+            let store = self.ledger.store_mut();
+            match store.vote(&member, seq)? {
+                Some(ours) if ours.order_id == vote.order_id => done.held += 1,
+                Some(ours) => {
+                    tracing::error!(%member, seq, kept = %ours.order_id.short(), other = %vote.order_id.short(),
+                        "this node signed votes for two orders at one spend (its store had lost the first)");
+                    done.conflicting += 1;
+                }
+                None => {
+                    store.put_vote_synced(&member, seq, &vote)?;
+                    done.restored += 1;
+                }
+            }
+        }
+        Ok(done)
     }
 
     fn vote(&mut self, order: SignedOrder, now: Timestamp) -> Result<Vote, VoteFailure> {

@@ -204,6 +204,11 @@ fn start_byzantine(cluster: &Cluster, genesis: Genesis) -> Result<Byzantine> {
                         message: "no vote".into(),
                     })),
                     Request::GetCheckpointSigs { .. } => Response::CheckpointSigs(vec![]),
+                    Request::GetHeldVotes { .. } => Response::HeldVotes(vec![]),
+                    // The network task answers hellos itself.
+                    Request::Hello { .. } => Response::Error {
+                        message: "unexpected".into(),
+                    },
                 }
             };
             let _ = reply.send(answer);

@@ -5,8 +5,11 @@
 //! - [`full_disk`]: a node whose disk fills stops with its own status and loses nothing;
 //! - [`http_input`]: bad HTTP input, against one node run inside this process;
 //! - [`http_limits`]: slow clients are cut off, and the POS keeps working meanwhile;
-//! - [`node_start`]: settings, a genesis, a p2p port or a write-ahead log a node refuses to start on;
+//! - [`node_start`]: settings, a genesis, a p2p port, a key live in another node or a write-ahead
+//!   log a node refuses to start on;
 //! - [`redemption`]: quorum-certified redemptions, double-spend races, refusals, quorum loss;
+//! - [`rejoin`]: a node started on an old copy of its store gets its own log and votes back from
+//!   partners before it signs anything;
 //! - [`replication`]: log replication, a killed node, outsiders' keys;
 //! - [`settlement`]: epochs, sealed checkpoints, settlement and the offline audit.
 //!
@@ -22,6 +25,7 @@ mod http_input;
 mod http_limits;
 mod node_start;
 mod redemption;
+mod rejoin;
 mod replication;
 mod settlement;
 

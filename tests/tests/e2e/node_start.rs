@@ -128,31 +128,39 @@ fn exits_within(mut child: std::process::Child, what: &str) -> Result<(bool, Str
     Ok((status.success(), stderr))
 }
 
+/// Runs a second node with partner 0's config and key, its own data directory and the settings in
+/// `edits`, until it exits by itself: whether it exited 0, and its stderr.
+fn run_twin(c: &Cluster, edits: &[(&str, String)], what: &str) -> Result<(bool, String)> {
+    let twin_dir = c.dir.path().join("twin-data");
+    let mut twin = edited_config(
+        &c.nodes[0].config,
+        "twin-0.toml",
+        "data_dir",
+        toml::Value::String(twin_dir.to_string_lossy().into()),
+    )?;
+    for (k, (key, value)) in edits.iter().enumerate() {
+        let name = format!("twin-{}.toml", k + 1);
+        twin = edited_config(&twin, &name, key, toml::Value::String(value.clone()))?;
+    }
+    let child = Command::new(bin("coalition-node"))
+        .arg("--config")
+        .arg(&twin)
+        .env("RUST_LOG", "warn,libp2p=off")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    exits_within(child, what)
+}
+
 #[test]
 fn a_second_instance_on_the_same_p2p_port_is_refused() -> Result<()> {
     let mut c = Cluster::init(2, LONG_EPOCH_SECS)?;
     c.start_all()?;
     // The same key and p2p port, its own data directory and API port: a copy of partner 0
     // started by mistake.
-    let config = c.nodes[0].config.clone();
-    let twin_dir = c.dir.path().join("twin-data");
     let api = format!("127.0.0.1:{}", free_port_range(1));
-    let twin = edited_config(
-        &config,
-        "twin-a.toml",
-        "data_dir",
-        toml::Value::String(twin_dir.to_string_lossy().into()),
-    )?;
-    let twin = edited_config(&twin, "twin.toml", "api_listen", toml::Value::String(api))?;
-    let child = Command::new(bin("coalition-node"))
-        .arg("--config")
-        .arg(&twin)
-        .env("RUST_LOG", "warn")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()?;
-    let (clean, stderr) = exits_within(child, "the second instance to exit")?;
+    let (clean, stderr) = run_twin(&c, &[("api_listen", api)], "the second instance to exit")?;
     ensure!(!clean, "the second instance exited 0: {stderr}");
     ensure!(
         stderr.contains("address is in use") && stderr.contains("another coalition-node"),
@@ -160,6 +168,40 @@ fn a_second_instance_on_the_same_p2p_port_is_refused() -> Result<()> {
     );
     // The first instance is untouched.
     c.client(0).status()?;
+    Ok(())
+}
+
+#[test]
+fn a_second_node_with_the_same_key_stops_and_the_first_runs_on() -> Result<()> {
+    let mut c = Cluster::init(3, LONG_EPOCH_SECS)?;
+    c.start_all()?;
+    // Partner 0's key with its own data directory, API and p2p ports: a second machine set up
+    // with the same key file, say.
+    let ports = free_port_range(2);
+    let (clean, stderr) = run_twin(
+        &c,
+        &[
+            ("api_listen", format!("127.0.0.1:{ports}")),
+            ("p2p_listen", format!("127.0.0.1:{}", ports + 1)),
+        ],
+        "the second node to exit",
+    )?;
+    ensure!(!clean, "the second node exited 0: {stderr}");
+    ensure!(
+        stderr.contains("another node with this partner's key is running"),
+        "the second node did not say why it stopped: {stderr}"
+    );
+    // The first one is still ready and signs; nobody holds two histories of partner 0.
+    c.wait_ready(0)?;
+    issue_some(&c, 1)?;
+    for i in 0..3 {
+        let status = c.status(i)?;
+        ensure!(
+            status.equivocations.is_empty(),
+            "node {i} records equivocations: {:?}",
+            status.equivocations
+        );
+    }
     Ok(())
 }
 

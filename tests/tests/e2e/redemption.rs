@@ -35,20 +35,25 @@ const PASS: &str = "redemption test passphrase";
 const REPLICATE: Duration = Duration::from_secs(30);
 
 /// A member whose key the test holds (no wallet: orders are signed here).
-struct Member {
+pub(crate) struct Member {
     key: Keypair,
-    id: MemberId,
+    pub(crate) id: MemberId,
 }
 
 impl Member {
-    fn new() -> Member {
+    pub(crate) fn new() -> Member {
         let key = Keypair::generate();
         let id = MemberId(key.public());
         Member { key, id }
     }
 
     /// An order at `redeemer` with sequence number `seq`, spending `lots`, signed by this member.
-    fn order(&self, seq: u64, redeemer: PartnerId, lots: &[(Hash, Points)]) -> SignedOrder {
+    pub(crate) fn order(
+        &self,
+        seq: u64,
+        redeemer: PartnerId,
+        lots: &[(Hash, Points)],
+    ) -> SignedOrder {
         RedeemOrder {
             member: self.id,
             member_seq: seq,
@@ -65,7 +70,7 @@ impl Member {
 }
 
 /// Issues `points` to `member` at node `i`; returns the lot id and its expiry.
-fn issue(
+pub(crate) fn issue(
     c: &Cluster,
     i: usize,
     member: MemberId,
@@ -227,7 +232,7 @@ fn certificates(c: &Cluster, i: usize) -> Result<BTreeMap<(MemberId, u64), Vec<C
 
 /// Expects an API refusal with `code` and HTTP `status` whose message contains `needle`; returns
 /// the message.
-fn expect_error(
+pub(crate) fn expect_error(
     what: &str,
     r: Result<RedeemResponse, ClientError>,
     status: u16,

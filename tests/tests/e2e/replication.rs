@@ -13,7 +13,7 @@ use coalition_core::crypto::Keypair;
 use coalition_core::hash::Hash;
 use coalition_core::record::{MemberId, PartnerId, Record, SignedEntry};
 use coalition_tests::{
-    bin, check_output, free_port_range, heads_key, logged, run_cli, wait_for, Cluster,
+    bin, check_output, free_port_range, heads_key, is_code, logged, run_cli, wait_for, Cluster,
 };
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -423,10 +423,20 @@ fn keys_outside_the_genesis_cannot_connect_or_inject() -> Result<()> {
             Some(genesis),
             rust_log,
         )?;
-        for o in [&stranger, &impostor] {
-            for k in 0..5 {
-                issue(&o.client(), member, 1000, format!("outsider-{k}"))?;
-            }
+        for k in 0..5 {
+            issue(&stranger.client(), member, 1000, format!("outsider-{k}"))?;
+        }
+        // The impostor is a partner only in its own genesis: no partner confirms its rejoin after
+        // the start (docs/protocol.md), so it signs nothing at all.
+        let refused = impostor.client().issue(&IssueRequest {
+            member,
+            points: 1000,
+            reference: Some("impostor".into()),
+            expires_in_secs: None,
+        });
+        match refused {
+            Err(e) => ensure!(is_code(&e, "rejoining"), "the impostor's issue: {e}"),
+            Ok(r) => bail!("the impostor signed an issue of {} points", r.points),
         }
 
         // Each cluster node refuses both outsiders, repeatedly (they keep redialling).
@@ -516,7 +526,8 @@ fn keys_outside_the_genesis_cannot_connect_or_inject() -> Result<()> {
             for l in s.logs.iter().filter(|l| l.partner != o.id) {
                 assert_eq!(l.size, 0, "outsider received {}'s log", l.name);
             }
-            // Its five issues, and an epoch close if its 60-second epoch ended meanwhile.
+            // The stranger's five issues, and an epoch close if its 60-second epoch ended
+            // meanwhile; none of the impostor's.
             let own = o.client().log_range(&o.id, 0, 100)?;
             let mut issues = 0;
             for hex_entry in &own.entries {
@@ -528,7 +539,8 @@ fn keys_outside_the_genesis_cannot_connect_or_inject() -> Result<()> {
                     other => bail!("the outsider's log holds {other:?}"),
                 }
             }
-            assert_eq!(issues, 5, "the outsider did append its own issues");
+            let expected = if o.id == stranger.id { 5 } else { 0 };
+            assert_eq!(issues, expected, "the outsider's own issues");
         }
         Ok(())
     })

@@ -32,6 +32,7 @@ impl NetworkTask {
             } => {
                 debug!(peer = %self.book.label(&peer_id), ?cause, num_established, "connection closed");
                 if num_established == 0 {
+                    self.hellos.remove(&peer_id);
                     self.peer_gone(peer_id);
                 }
                 self.answer_isolation_waiters(Instant::now());
@@ -171,6 +172,15 @@ impl NetworkTask {
                             return;
                         }
                     };
+                    if let Request::Hello { instance } = request {
+                        let answer = self.on_hello(peer, instance);
+                        let _ = self
+                            .swarm
+                            .behaviour_mut()
+                            .rpc
+                            .send_response(channel, answer);
+                        return;
+                    }
                     let (tx, rx) = oneshot::channel();
                     self.emit(NetEvent::Request {
                         from,
@@ -251,6 +261,7 @@ impl NetworkTask {
         self.learn_addrs(peer_id, &info.listen_addrs);
         if self.up.insert(partner) {
             info!(partner = %name, agent = %info.agent_version, "partner up");
+            self.say_hello(partner);
             for t in self
                 .targets
                 .values_mut()
@@ -260,6 +271,39 @@ impl NetworkTask {
             }
             self.emit(NetEvent::PeerUp(partner));
         }
+    }
+
+    /// A partner's run says hello: remember it, and answer whether another run with the same key
+    /// is connected here and said hello recently (two nodes with one partner key).
+    pub(super) fn on_hello(&mut self, peer: PeerId, instance: InstanceId) -> Response {
+        let now = Instant::now();
+        let runs = self.hellos.entry(peer).or_default();
+        runs.retain(|_, seen| now.duration_since(*seen) <= HELLO_LIVE);
+        runs.insert(instance, now);
+        let live_elsewhere = runs.len() > 1;
+        if live_elsewhere {
+            warn!(partner = %self.book.label(&peer), runs = runs.len(),
+                "two nodes with this partner's key are connected; the one that started last stops");
+        }
+        Response::Hello { live_elsewhere }
+    }
+
+    /// Tells `partner` which run of the node we are; warns if it sees another run with our key.
+    pub(super) fn say_hello(&mut self, partner: PartnerId) {
+        let (reply, answer) = oneshot::channel();
+        let hello = Request::Hello {
+            instance: self.instance,
+        };
+        self.send_request(partner, hello, reply);
+        let name = self.book.name(&partner);
+        tokio::spawn(async move {
+            if let Ok(Ok(Response::Hello {
+                live_elsewhere: true,
+            })) = answer.await
+            {
+                warn!(partner = %name, "another node with this partner's key is connected to this partner");
+            }
+        });
     }
 
     pub(super) fn on_ping(&mut self, event: ping::Event) {

@@ -11,7 +11,7 @@ use super::codec::RpcRequest;
 use super::error::NetError;
 use super::handle::{Command, GossipId, NetEvent, ResponseSender};
 use super::identity::PartnerBook;
-use super::messages::{Gossip, Request, Response, WireMessage};
+use super::messages::{Gossip, InstanceId, Request, Response, WireMessage};
 use super::topics::GossipTopic;
 use coalition_core::record::PartnerId;
 use futures::future::BoxFuture;
@@ -47,6 +47,10 @@ const STRIKE_WINDOW: Duration = Duration::from_secs(600);
 const MAX_OUTBOX: usize = 8192;
 /// Longest an isolate command waits for the connections to close before answering anyway.
 const ISOLATE_WAIT: Duration = Duration::from_secs(5);
+/// How often we say [`Request::Hello`] to each partner that is up.
+pub(crate) const HELLO_EVERY: Duration = Duration::from_secs(2);
+/// A run of a partner that said hello within this long, on a connection still open, is live.
+pub(crate) const HELLO_LIVE: Duration = Duration::from_secs(6);
 
 /// Limits and timings of the task, from [`super::NetworkConfig`].
 #[derive(Debug, Clone, Copy)]
@@ -105,6 +109,13 @@ pub(crate) struct NetworkTask {
     isolated_flag: Arc<AtomicBool>,
     /// Isolate commands waiting for the last connection to close, with their deadline.
     isolation_waiters: Vec<(oneshot::Sender<usize>, Instant)>,
+    /// This run of the node.
+    instance: InstanceId,
+    /// The runs of each connected partner that said hello, and when they last did. Cleared when
+    /// the partner's last connection closes.
+    hellos: HashMap<PeerId, HashMap<InstanceId, Instant>>,
+    /// When we last said hello to every partner up.
+    hello_sent: Instant,
 }
 
 impl NetworkTask {
@@ -119,6 +130,7 @@ impl NetworkTask {
         listen_addrs: Vec<Multiaddr>,
         peers: Vec<Multiaddr>,
         isolated_flag: Arc<AtomicBool>,
+        instance: InstanceId,
     ) -> NetworkTask {
         let mut task = NetworkTask {
             swarm,
@@ -141,6 +153,9 @@ impl NetworkTask {
             isolated: false,
             isolated_flag,
             isolation_waiters: Vec::new(),
+            instance,
+            hellos: HashMap::new(),
+            hello_sent: Instant::now(),
         };
         for addr in peers {
             task.add_target(addr, None, false);

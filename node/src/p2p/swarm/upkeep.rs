@@ -124,6 +124,13 @@ impl NetworkTask {
         self.lift_bans(now);
         self.redial(now);
         self.answer_isolation_waiters(now);
+        if now.duration_since(self.hello_sent) >= HELLO_EVERY {
+            self.hello_sent = now;
+            let up: Vec<PartnerId> = self.up.iter().copied().collect();
+            for partner in up {
+                self.say_hello(partner);
+            }
+        }
     }
 
     pub(super) fn redial(&mut self, now: Instant) {
