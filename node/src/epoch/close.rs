@@ -2,6 +2,7 @@
 //! node's clock, and gossips it.
 
 use crate::node::Node;
+use crate::writer::{AppendError, WriterError};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -21,6 +22,8 @@ pub async fn run(node: Arc<Node>) {
                     node.gossip_entry(e);
                 }
             }
+            // Until the node has rejoined after its start, nothing of ours is appended.
+            Err(AppendError::Writer(WriterError::Rejoining)) => {}
             Err(e) => tracing::warn!(error = %e, "cannot close epoch"),
         }
     }

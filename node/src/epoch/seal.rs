@@ -142,11 +142,16 @@ impl Sealer {
 
     /// Recovers what a crash left undone, then seals as epochs become ready, until the node stops.
     pub async fn run(self) {
+        let mut tick = tokio::time::interval(EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // A store that lost entries would compute, and sign, another checkpoint than the one it
+        // signed before: nothing is signed until the node has rejoined (crate::rejoin).
+        while !self.node.writer().is_open() {
+            tick.tick().await;
+        }
         if let Err(e) = self.recover().await {
             tracing::error!(error = %e, "cannot recover checkpoint state");
         }
-        let mut tick = tokio::time::interval(EVERY);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
             self.round().await;
