@@ -199,7 +199,7 @@ fn write_checkpoints(client: &Client, epoch: u64, w: &mut impl Write) -> Result<
 }
 
 fn export_cmd(ctx: &Context, out: &Path, epoch: Option<u64>) -> Result<()> {
-    let client = ctx.client();
+    let client = ctx.reader_client();
     let partial = out.with_extension("partial");
     let file = File::options()
         .write(true)
@@ -289,7 +289,7 @@ fn verify_cmd(
             )
         }
         None => {
-            let client = ctx.client();
+            let client = ctx.reader_client();
             let (genesis, from) = match genesis {
                 Some(p) => (read_genesis(p)?, p.display().to_string()),
                 None => (
@@ -385,7 +385,7 @@ fn prove(
     out: Option<&Path>,
 ) -> Result<()> {
     let record = Hash::from_hex(record.trim()).map_err(|e| UsageError(format!("--record: {e}")))?;
-    let client = ctx.client();
+    let client = ctx.reader_client();
     let genesis = match genesis {
         Some(p) => read_genesis(p)?,
         None => client.genesis().context("cannot get the node's genesis")?,

@@ -5,7 +5,10 @@ use crate::args::Args;
 use crate::output::Output;
 use anyhow::Result;
 use coalition_client::Client;
+use coalition_core::crypto::Keypair;
 use coalition_core::genesis::Genesis;
+use std::path::Path;
+use std::sync::Arc;
 
 /// A mistake in what the user typed that clap could not see (e.g. a missing token, a wrong number of
 /// names). `main` exits with code 2 for it, like a clap usage error.
@@ -39,6 +42,21 @@ impl Context {
     /// reason to hand it to whatever node they talk to.
     pub(crate) fn client(&self) -> Client {
         Client::new(&self.node, None)
+    }
+
+    /// A client for reads of members' data, logs and proofs, with the token if one was given (a
+    /// partner's or an auditor's); without one the node refuses them.
+    pub(crate) fn reader_client(&self) -> Client {
+        Client::new(&self.node, self.token.clone())
+    }
+
+    /// A client that signs reads of the wallet's own balance and history with its key (the
+    /// passphrase is asked for), so a member needs no partner's token.
+    pub(crate) fn member_client(&self, wallet: &Path) -> Result<(Client, Arc<Keypair>)> {
+        let pass = crate::wallet::passphrase_for(wallet)?;
+        let key = Arc::new(crate::wallet::unlock(wallet, &pass)?);
+        drop(pass);
+        Ok((self.client().with_member_key(key.clone()), key))
     }
 
     /// A client for partner operations, which need the token.

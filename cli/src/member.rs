@@ -13,6 +13,7 @@ use anyhow::{Context as _, Result};
 use coalition_client::types::RedeemResponse;
 use coalition_client::Client;
 use coalition_core::clock::{Clock, SystemClock};
+use coalition_core::crypto::Keypair;
 use coalition_core::genesis::Genesis;
 use coalition_core::hash::Hash;
 use coalition_core::record::{
@@ -117,17 +118,22 @@ fn qr(text: &str) -> Result<String> {
     Ok(s)
 }
 
-fn resolve_member(who: &MemberSelector) -> Result<MemberId> {
+/// The member asked about, and a client allowed to read its data: signed by the wallet's key for
+/// `--wallet`, with the token (a partner's or an auditor's) for `--member`.
+fn reader_for(ctx: &Context, who: &MemberSelector) -> Result<(MemberId, Client)> {
     match (&who.wallet, who.member) {
-        (Some(path), _) => Ok(wallet::member_id(path)?),
-        (None, Some(id)) => Ok(id),
+        (Some(path), _) => {
+            let member = wallet::member_id(path)?;
+            let (client, _) = ctx.member_client(path)?;
+            Ok((member, client))
+        }
+        (None, Some(id)) => Ok((id, ctx.reader_client())),
         (None, None) => Err(UsageError("give --wallet FILE or --member ID".into()).into()),
     }
 }
 
 fn balance(ctx: &Context, who: &MemberSelector) -> Result<()> {
-    let member = resolve_member(who)?;
-    let client = ctx.client();
+    let (member, client) = reader_for(ctx, who)?;
     let b = client
         .balance(&member)
         .with_context(|| format!("cannot get the balance of member {}", member.short()))?;
@@ -172,8 +178,7 @@ fn balance(ctx: &Context, who: &MemberSelector) -> Result<()> {
 }
 
 fn history(ctx: &Context, who: &MemberSelector) -> Result<()> {
-    let member = resolve_member(who)?;
-    let client = ctx.client();
+    let (member, client) = reader_for(ctx, who)?;
     let h = client
         .history(&member)
         .with_context(|| format!("cannot get the history of member {}", member.short()))?;
@@ -222,24 +227,22 @@ struct SignedReport {
     time: Timestamp,
 }
 
-/// Builds and signs an order for `points` at `redeemer`, from the balance the node reports.
+/// Builds and signs with `key` an order for `points` at `redeemer`, from the balance the node
+/// reports (`client` signs that read with the same key).
 fn sign_order(
     client: &Client,
-    path: &Path,
+    key: &Keypair,
     points: Points,
     redeemer: PartnerId,
     seq: Option<u64>,
 ) -> Result<SignedOrder> {
-    let member = wallet::member_id(path)?;
+    let member = MemberId(key.public());
     let balance = client
         .balance(&member)
         .with_context(|| format!("cannot get the balance of member {}", member.short()))?;
     let now = SystemClock.now();
     let lots = select_lots(&balance.lots, points, now)
         .with_context(|| format!("cannot redeem for member {}", member.short()))?;
-    let pass = wallet::passphrase_for(path)?;
-    let key = wallet::unlock(path, &pass)?;
-    drop(pass);
     let order = RedeemOrder {
         member,
         member_seq: seq.unwrap_or(balance.next_seq),
@@ -248,7 +251,7 @@ fn sign_order(
         lots,
         time: now,
     };
-    Ok(order.sign(&key))
+    Ok(order.sign(key))
 }
 
 /// The partner named by `at`: an id (hex) or an exact name in the node's genesis.
@@ -292,9 +295,9 @@ fn sign_redeem(
     at: &str,
     seq: Option<u64>,
 ) -> Result<()> {
-    let client = ctx.client();
+    let (client, key) = ctx.member_client(path)?;
     let (redeemer, genesis) = resolve_partner(ctx, &client, at)?;
-    let signed = sign_order(&client, path, points, redeemer, seq)?;
+    let signed = sign_order(&client, &key, points, redeemer, seq)?;
     let token = coalition_client::order::order_token(&signed);
     let o = &signed.order;
     let redeemer_name = genesis
@@ -333,7 +336,7 @@ fn sign_redeem(
 /// next `member redeem` if this one gives up. A new order is signed only once the node reports the
 /// pending one's sequence number as used.
 fn redeem(ctx: &Context, path: &Path, points: Points, wait: Duration) -> Result<()> {
-    let client = ctx.client();
+    let (client, key) = ctx.member_client(path)?;
     let status = client
         .status()
         .context("cannot ask the node which partner it is")?;
@@ -377,7 +380,7 @@ fn redeem(ctx: &Context, path: &Path, points: Points, wait: Duration) -> Result<
                 );
             }
             pending::remove(&keep)?;
-            let order = sign_order(&client, path, points, redeemer, None)?;
+            let order = sign_order(&client, &key, points, redeemer, None)?;
             pending::write(&keep, &order)?;
             order
         }
@@ -404,7 +407,7 @@ fn redeem(ctx: &Context, path: &Path, points: Points, wait: Duration) -> Result<
             order
         }
         Earlier::None => {
-            let order = sign_order(&client, path, points, redeemer, None)?;
+            let order = sign_order(&client, &key, points, redeemer, None)?;
             pending::write(&keep, &order)?;
             order
         }

@@ -233,6 +233,7 @@ fn write_partner(
         peers,
         api_listen: p.api_listen.clone(),
         api_token: api_token.clone(),
+        auditor_tokens: Vec::new(),
         anchor_file: None,
         anti_entropy_secs: 2,
         vote_timeout_ms: 5_000,

@@ -404,9 +404,8 @@ fn sign_redeem_with_the_right_passphrase_prints_a_token() {
     let dir = TempDir::new().expect("temp dir");
     let (wallet, id) = new_wallet(&dir, "w");
     let node = FakeNode::balance(&id, 100);
-    let redeemer = coalition_core::crypto::Keypair::generate()
-        .public()
-        .to_hex();
+    // The fake node's genesis is `test_genesis(1)`: its one partner redeems.
+    let redeemer = coalition_core::test_util::partner_key(0).public().to_hex();
     let out = with_pass(PASS)
         .args([
             "--json",
@@ -434,9 +433,9 @@ fn sign_redeem_with_the_right_passphrase_prints_a_token() {
     assert!(order.verify_signature().is_ok());
     assert_eq!(order.order.member.to_hex(), id);
 
-    // Insufficient points fail before any passphrase is needed.
+    // Insufficient points fail before anything is signed.
     let node = FakeNode::balance(&id, 100);
-    let out = coalition()
+    let out = with_pass(PASS)
         .args([
             "--node",
             &node.url,
@@ -664,6 +663,9 @@ impl FakeNode {
         })
         .to_string();
         let balance_path = format!("/v1/members/{member}/balance");
+        // A member signs its balance read over the coalition's genesis hash, so it asks for it.
+        let genesis = serde_json::to_string(&coalition_core::test_util::test_genesis(1).0)
+            .expect("genesis JSON");
         listener.set_nonblocking(false).expect("blocking");
         let thread = std::thread::spawn(move || {
             // Serve a bounded number of requests, then stop by itself.
@@ -681,6 +683,8 @@ impl FakeNode {
                 let path = request_line.split_whitespace().nth(1).unwrap_or("");
                 let (status, body) = if path == balance_path {
                     ("200 OK", body.clone())
+                } else if path == "/v1/genesis" {
+                    ("200 OK", genesis.clone())
                 } else {
                     (
                         "404 Not Found",

@@ -1,9 +1,13 @@
 //! A small blocking client for the node's HTTP API.
 
 use crate::types::*;
+use coalition_core::crypto::Keypair;
+use coalition_core::genesis::Genesis;
+use coalition_core::hash::Hash;
 use coalition_core::record::MemberId;
 use serde::{de::DeserializeOwned, Serialize};
-use std::time::Duration;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// Why a call failed.
 #[derive(Debug, thiserror::Error)]
@@ -51,6 +55,10 @@ impl ClientError {
 pub struct Client {
     base: String,
     token: Option<String>,
+    /// A member's key: reads of that member's data are signed with it when there is no token.
+    member: Option<Arc<Keypair>>,
+    /// The node's genesis hash, which a member's signed read names; fetched once.
+    genesis_hash: Arc<OnceLock<Hash>>,
     agent: ureq::Agent,
 }
 
@@ -64,8 +72,17 @@ impl Client {
         Client {
             base: base.trim_end_matches('/').to_string(),
             token,
+            member: None,
+            genesis_hash: Arc::default(),
             agent,
         }
+    }
+
+    /// This client, signing reads of `key`'s own balance and history with it (when it has no
+    /// partner or auditor token): how a member reads its data without a partner's credential.
+    pub fn with_member_key(mut self, key: Arc<Keypair>) -> Client {
+        self.member = Some(key);
+        self
     }
 
     /// The base URL.
@@ -118,6 +135,36 @@ impl Client {
         Self::finish(&url, req.call())
     }
 
+    /// `GET path` of `member`'s data: with the token if there is one, else signed by the member's
+    /// key if this client holds it, else without credentials (the node then refuses).
+    fn get_member_data<T: DeserializeOwned>(
+        &self,
+        member: &MemberId,
+        path: &str,
+    ) -> Result<T, ClientError> {
+        let key = match (&self.token, &self.member) {
+            (None, Some(key)) if MemberId(key.public()) == *member => key.clone(),
+            _ => return self.get(path),
+        };
+        let genesis = match self.genesis_hash.get() {
+            Some(h) => *h,
+            None => {
+                let h = self.get::<Genesis>("/v1/genesis")?.hash();
+                *self.genesis_hash.get_or_init(|| h)
+            }
+        };
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        let url = self.url(path);
+        let header = crate::auth::member_read_header(&key, &genesis, path, now);
+        Self::finish(
+            &url,
+            self.agent.get(&url).set("Authorization", &header).call(),
+        )
+    }
+
     /// `POST path` with a JSON body, decoded.
     pub fn post<B: Serialize, T: DeserializeOwned>(
         &self,
@@ -159,12 +206,12 @@ impl Client {
 
     /// A member's balance and lots.
     pub fn balance(&self, member: &MemberId) -> Result<Balance, ClientError> {
-        self.get(&format!("/v1/members/{}/balance", member.to_hex()))
+        self.get_member_data(member, &format!("/v1/members/{}/balance", member.to_hex()))
     }
 
     /// A member's history.
     pub fn history(&self, member: &MemberId) -> Result<History, ClientError> {
-        self.get(&format!("/v1/members/{}/history", member.to_hex()))
+        self.get_member_data(member, &format!("/v1/members/{}/history", member.to_hex()))
     }
 
     /// A range of a partner's log.

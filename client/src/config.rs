@@ -21,8 +21,13 @@ pub struct NodeConfig {
     pub peers: Vec<String>,
     /// HTTP API listen address, e.g. `127.0.0.1:7101`.
     pub api_listen: String,
-    /// Bearer token required for partner operations (issuing, submitting redemptions).
+    /// Bearer token required for partner operations (issuing, submitting redemptions); it also
+    /// reads everything an auditor token reads.
     pub api_token: String,
+    /// Bearer tokens this partner has given its auditors: each reads members' balances and
+    /// histories, logs and proofs, and nothing else (it cannot issue or redeem).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub auditor_tokens: Vec<String>,
     /// Where sealed checkpoint roots are appended, one line per epoch. Defaults to `DATA_DIR/anchors.txt`.
     #[serde(default)]
     pub anchor_file: Option<PathBuf>,

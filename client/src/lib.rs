@@ -10,6 +10,7 @@
 //! # Ok::<(), coalition_client::ClientError>(())
 //! ```
 
+pub mod auth;
 pub mod client;
 pub mod config;
 pub mod order;

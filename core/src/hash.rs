@@ -30,6 +30,8 @@ pub mod tag {
     pub const STATE: &[u8] = b"coalition/v1/state";
     /// The external reference of an issue (a receipt number is hashed, never stored).
     pub const REFERENCE: &[u8] = b"coalition/v1/reference";
+    /// A member's request to read its own data ([`crate::read_auth`]).
+    pub const MEMBER_READ: &[u8] = b"coalition/v1/member-read";
 }
 
 impl Hash {

@@ -71,6 +71,7 @@ pub mod lot_selection;
 pub mod memory;
 pub mod merkle;
 pub mod order;
+pub mod read_auth;
 pub mod record;
 pub mod refusal;
 pub mod replica;

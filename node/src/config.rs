@@ -137,14 +137,20 @@ fn check_settings(file: &NodeConfig) -> Result<(), ConfigError> {
     for peer in &file.peers {
         crate::p2p::parse_addr(peer).map_err(|e| invalid("peers", e.to_string()))?;
     }
-    // It travels in an `Authorization` header, so visible ASCII only; spaces would be trimmed
-    // away by some clients and make a token of blanks.
-    if file.api_token.len() < MIN_API_TOKEN_LEN
-        || !file.api_token.bytes().all(|b| b.is_ascii_graphic())
-    {
+    // A token travels in an `Authorization` header, so visible ASCII only; spaces would be
+    // trimmed away by some clients and make a token of blanks.
+    let usable = |t: &str| t.len() >= MIN_API_TOKEN_LEN && t.bytes().all(|b| b.is_ascii_graphic());
+    let rule = format!("must be at least {MIN_API_TOKEN_LEN} visible ASCII characters (no spaces)");
+    if !usable(&file.api_token) {
+        return Err(invalid("api_token", rule));
+    }
+    if !file.auditor_tokens.iter().all(|t| usable(t)) {
+        return Err(invalid("auditor_tokens", format!("each {rule}")));
+    }
+    if file.auditor_tokens.contains(&file.api_token) {
         return Err(invalid(
-            "api_token",
-            format!("must be at least {MIN_API_TOKEN_LEN} visible ASCII characters (no spaces)"),
+            "auditor_tokens",
+            "an auditor token must not be the partner's api_token".into(),
         ));
     }
     if !(1..=MAX_ANTI_ENTROPY_SECS).contains(&file.anti_entropy_secs) {

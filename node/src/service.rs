@@ -167,6 +167,7 @@ pub async fn start(config: &Config, clock: SharedClock) -> anyhow::Result<Runnin
         node: node.clone(),
         redeemer,
         token: config.file.api_token.clone(),
+        auditor_tokens: config.file.auditor_tokens.clone(),
     });
     Ok(Running {
         node,

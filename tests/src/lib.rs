@@ -368,14 +368,12 @@ impl Cluster {
         json_output(&args.join(" "), &self.cli(i, &a)?)
     }
 
-    /// Runs the `coalition` CLI against node `i` with its token and the wallet passphrase `pass` in
-    /// `COALITION_WALLET_PASSPHRASE`.
+    /// Runs the `coalition` CLI against node `i` as a member would: no partner token, and the
+    /// wallet passphrase `pass` in `COALITION_WALLET_PASSPHRASE`.
     pub fn wallet_cli(&self, i: usize, pass: &str, args: &[&str]) -> Result<Output> {
         Command::new(bin("coalition"))
             .arg("--node")
             .arg(self.url(i))
-            .arg("--token")
-            .arg(&self.nodes[i].settings.api_token)
             .args(args)
             .env_remove("COALITION_NODE")
             .env_remove("COALITION_TOKEN")

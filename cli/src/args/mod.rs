@@ -59,7 +59,7 @@ this node's partner."
     )]
     pub node: String,
 
-    /// The node's API token, for partner operations.
+    /// The node's API token, for partner operations, or an auditor token for reads.
     #[arg(
         long,
         global = true,
@@ -67,7 +67,10 @@ this node's partner."
         hide_env_values = true,
         value_name = "T",
         long_help = "The node's API token (the `api_token` of its node.toml), required by partner \
-operations (`partner issue`, `partner submit-redeem`). Member commands never send it."
+operations (`partner issue`, `partner submit-redeem`); it or one of the node's `auditor_tokens` \
+reads members' data by id (`member balance|history --member`), logs and proofs (`audit export`, \
+`audit verify --node`, `audit prove`). Member commands with `--wallet` never send it: they sign \
+their reads with the wallet's key."
     )]
     pub token: Option<String>,
 

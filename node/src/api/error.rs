@@ -43,6 +43,11 @@ impl ApiError {
         )
     }
 
+    /// A read of members' data, logs or proofs without a credential that allows it.
+    pub fn unauthorized_read(why: impl ToString) -> ApiError {
+        ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", why)
+    }
+
     /// A body over the limit; nothing was read past it.
     pub fn too_large(limit: usize) -> ApiError {
         ApiError::new(

@@ -7,12 +7,16 @@
 //! - `GET  /v1/genesis`                     the coalition's genesis
 //! - `POST /v1/issue`               token   credit points to a member
 //! - `POST /v1/redeem`                      redeem a member-signed order here (the signature is the authority)
-//! - `GET  /v1/members/{id}/balance`        available points, lots, next sequence number
-//! - `GET  /v1/members/{id}/history`        earn / redeem / expire lines
-//! - `GET  /v1/logs/{partner}?from&limit`   canonical entries of a log (replication, export)
+//! - `GET  /v1/members/{id}/balance` reader  available points, lots, next sequence number
+//! - `GET  /v1/members/{id}/history` reader  earn / redeem / expire lines
+//! - `GET  /v1/logs/{partner}?from&limit` reader  canonical entries of a log (export)
 //! - `GET  /v1/checkpoints/{epoch}`         the sealed checkpoint with its signatures
 //! - `GET  /v1/settlement/{epoch}`          the settlement statement, and whether it is sealed
-//! - `GET  /v1/proofs/{record}?epoch`       a record's inclusion proof up to a sealed checkpoint
+//! - `GET  /v1/proofs/{record}?epoch` reader  a record's inclusion proof up to a sealed checkpoint
+//!
+//! `token` is the partner's bearer token; `reader` is the partner's token, one of its auditors'
+//! tokens, or, for a member's own balance and history, the member's signature on the request
+//! (`coalition_client::auth`).
 //! - `POST /v1/admin/partition`     token   isolate the node from every partner, or heal it
 
 //!
@@ -20,6 +24,7 @@
 //! (`crate::ops`) and encode its answer; every [`crate::error::NodeError`] becomes one status and
 //! code in `error.rs`.
 
+mod auth;
 mod error;
 mod routes;
 mod serve;
@@ -47,6 +52,8 @@ pub struct App {
     pub redeemer: Redeemer,
     /// The bearer token partner operations need.
     pub token: String,
+    /// Bearer tokens of this partner's auditors: they read members' data, logs and proofs.
+    pub auditor_tokens: Vec<String>,
 }
 
 /// The API's router over a running node.

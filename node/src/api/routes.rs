@@ -1,11 +1,12 @@
 //! Handlers: decode and check the request, call the node, encode the answer. No rules live here.
 
+use super::auth::{authorize, authorize_read};
 use super::error::{rejection, ApiError};
 use super::App;
 use crate::ops::{admin, audit, issue, views};
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, Query, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode, Uri};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -34,28 +35,6 @@ pub(super) fn routes() -> Router<Arc<App>> {
         .route("/v1/proofs/{record}", get(proof))
         .route("/v1/admin/partition", post(partition))
         .fallback(|| async { ApiError::no_route() })
-}
-
-/// Constant-time comparison of the bearer token.
-fn authorize(app: &App, headers: &HeaderMap) -> Result<(), ApiError> {
-    let given = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .ok_or_else(ApiError::unauthorized)?;
-    let want = app.token.as_bytes();
-    let given = given.trim().as_bytes();
-    let same = given.len() == want.len()
-        && given
-            .iter()
-            .zip(want)
-            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-            == 0;
-    if same {
-        Ok(())
-    } else {
-        Err(ApiError::unauthorized())
-    }
 }
 
 fn parse_member(s: &str) -> Result<MemberId, ApiError> {
@@ -134,13 +113,25 @@ async fn redeem(
     Ok(Json(app.redeemer.redeem(&req.order).await?))
 }
 
-async fn balance(State(app): Shared, Path(id): Path<String>) -> Result<Json<Balance>, ApiError> {
+async fn balance(
+    State(app): Shared,
+    headers: HeaderMap,
+    uri: Uri,
+    Path(id): Path<String>,
+) -> Result<Json<Balance>, ApiError> {
     let member = parse_member(&id)?;
+    authorize_read(&app, &headers, Some((&member, uri.path())))?;
     Ok(Json(views::balance(&app.node, member).await?))
 }
 
-async fn history(State(app): Shared, Path(id): Path<String>) -> Result<Json<History>, ApiError> {
+async fn history(
+    State(app): Shared,
+    headers: HeaderMap,
+    uri: Uri,
+    Path(id): Path<String>,
+) -> Result<Json<History>, ApiError> {
     let member = parse_member(&id)?;
+    authorize_read(&app, &headers, Some((&member, uri.path())))?;
     Ok(Json(views::history(&app.node, member).await?))
 }
 
@@ -158,9 +149,11 @@ struct RangeQuery {
 
 async fn log_range(
     State(app): Shared,
+    headers: HeaderMap,
     Path(partner): Path<String>,
     query: Result<Query<RangeQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<LogRange>, ApiError> {
+    authorize_read(&app, &headers, None)?;
     let Query(q) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
     let partner = PartnerId::from_hex(&partner)
         .map_err(|e| ApiError::bad_request(format!("partner id: {e}")))?;
@@ -200,9 +193,11 @@ struct ProofQuery {
 
 async fn proof(
     State(app): Shared,
+    headers: HeaderMap,
     Path(record): Path<String>,
     query: Result<Query<ProofQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<RecordProof>, ApiError> {
+    authorize_read(&app, &headers, None)?;
     let Query(q) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
     let record =
         Hash::from_hex(&record).map_err(|e| ApiError::bad_request(format!("record id: {e}")))?;

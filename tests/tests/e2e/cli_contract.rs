@@ -804,7 +804,7 @@ fn member_balance(w: &mut Walk, wallet: &str, alice: &str, lots: &[String]) -> R
         w.wait_balance(i, alice, 207, 0)?;
     }
     let text = w
-        .member(3, None, &["member", "balance", "--wallet", wallet])?
+        .member(3, Some(PASS), &["member", "balance", "--wallet", wallet])?
         .human()?
         .to_string();
     ensure!(
@@ -830,7 +830,7 @@ fn member_balance(w: &mut Walk, wallet: &str, alice: &str, lots: &[String]) -> R
     w.cov.human("member balance");
 
     let v = w
-        .member(2, None, &["--json", "member", "balance", "--member", alice])?
+        .at(2, &["--json", "member", "balance", "--member", alice])?
         .json(&["member", "available", "lots", "next_seq", "as_of"])?;
     ensure!(
         s(&v, "member")? == alice && u(&v, "available")? == 207 && u(&v, "next_seq")? == 0,
@@ -853,7 +853,7 @@ fn member_balance(w: &mut Walk, wallet: &str, alice: &str, lots: &[String]) -> R
     let by_wallet = w
         .member(
             1,
-            None,
+            Some(PASS),
             &["--json", "member", "balance", "--wallet", wallet],
         )?
         .json(&["available"])?;
@@ -866,18 +866,14 @@ fn member_balance(w: &mut Walk, wallet: &str, alice: &str, lots: &[String]) -> R
         .public()
         .to_hex();
     let v = w
-        .member(
-            0,
-            None,
-            &["--json", "member", "balance", "--member", &stranger],
-        )?
+        .at(0, &["--json", "member", "balance", "--member", &stranger])?
         .json(&["available", "lots"])?;
     ensure!(
         u(&v, "available")? == 0 && arr(&v, "lots")?.is_empty(),
         "a stranger's balance: {v}"
     );
     let text = w
-        .member(0, None, &["member", "balance", "--member", &stranger])?
+        .at(0, &["member", "balance", "--member", &stranger])?
         .human()?
         .to_string();
     ensure!(
@@ -886,6 +882,9 @@ fn member_balance(w: &mut Walk, wallet: &str, alice: &str, lots: &[String]) -> R
     );
     w.cov.json("member balance");
 
+    // A member's data are not public: by id, only with a partner's or an auditor's token.
+    w.member(0, None, &["member", "balance", "--member", alice])?
+        .fails(1, "member's signature")?;
     let missing = w.path("missing.wallet");
     w.member(0, None, &["member", "balance", "--wallet", &missing])?
         .fails(1, "cannot read wallet")?;
@@ -918,7 +917,7 @@ fn member_balance(w: &mut Walk, wallet: &str, alice: &str, lots: &[String]) -> R
 
 fn member_history(w: &mut Walk, wallet: &str, alice: &str, lots: &[String]) -> Result<()> {
     let text = w
-        .member(0, None, &["member", "history", "--wallet", wallet])?
+        .member(0, Some(PASS), &["member", "history", "--wallet", wallet])?
         .human()?
         .to_string();
     for needle in [
@@ -933,7 +932,7 @@ fn member_history(w: &mut Walk, wallet: &str, alice: &str, lots: &[String]) -> R
     w.cov.human("member history");
 
     let v = w
-        .member(1, None, &["--json", "member", "history", "--member", alice])?
+        .at(1, &["--json", "member", "history", "--member", alice])?
         .json(&["member", "items"])?;
     ensure!(s(&v, "member")? == alice, "history: {v}");
     let items = arr(&v, "items")?;
@@ -955,15 +954,11 @@ fn member_history(w: &mut Walk, wallet: &str, alice: &str, lots: &[String]) -> R
         .public()
         .to_hex();
     let v = w
-        .member(
-            1,
-            None,
-            &["--json", "member", "history", "--member", &stranger],
-        )?
+        .at(1, &["--json", "member", "history", "--member", &stranger])?
         .json(&["items"])?;
     ensure!(arr(&v, "items")?.is_empty(), "stranger's history: {v}");
     let text = w
-        .member(1, None, &["member", "history", "--member", &stranger])?
+        .at(1, &["member", "history", "--member", &stranger])?
         .human()?
         .to_string();
     ensure!(

@@ -3,14 +3,19 @@
 //! status and code, and changes nothing; a retried receipt gets the lot it already has.
 
 use anyhow::{ensure, Context, Result};
+use coalition_client::auth::member_read_header;
 use coalition_client::types::{IssueRequest, LogHeadInfo};
 use coalition_client::{Client, NodeConfig};
+use coalition_core::clock::Clock as _;
 use coalition_core::clock::ManualClock;
 use coalition_core::crypto::Keypair;
 use coalition_core::genesis::Genesis;
 use coalition_core::record::{MemberId, PartnerId, Timestamp};
 use coalition_node::config::Config;
 use coalition_tests::{heads_key, raw_http, raw_http_with_head};
+
+/// The token the in-process node gives its auditor.
+const AUDITOR_TOKEN: &str = "in-process-auditor-token";
 
 /// One partner's node run inside the test process, on the real store, writer, network and HTTP
 /// stack, with a [`ManualClock`]: for checks that need a node but no coalition (HTTP input
@@ -51,6 +56,7 @@ impl InProcessNode {
             peers: Vec::new(),
             api_listen: "127.0.0.1:0".into(),
             api_token: token.clone(),
+            auditor_tokens: vec![AUDITOR_TOKEN.into()],
             anchor_file: None,
             anti_entropy_secs: 2,
             vote_timeout_ms: 5_000,
@@ -416,6 +422,106 @@ fn bad_http_input_gets_a_json_error_and_changes_nothing() -> Result<()> {
         "the member's balance moved"
     );
     expect_good_issue(&node, &good, &before)
+}
+
+/// Members' data, logs and proofs are not public: a member's balance and history need the
+/// partner's or an auditor's token or the member's own signature on the request, and logs and
+/// proofs a token. An auditor's token reads but cannot issue.
+#[test]
+fn members_data_logs_and_proofs_need_a_reader() -> Result<()> {
+    let node = InProcessNode::start()?;
+    let key = Keypair::generate();
+    let member = MemberId(key.public());
+    let issued = node.client().issue(&IssueRequest {
+        member,
+        points: 42,
+        reference: Some("privacy".into()),
+        expires_in_secs: None,
+    })?;
+    let genesis = node.client().genesis()?;
+    let balance = format!("/v1/members/{}/balance", member.to_hex());
+    let history = format!("/v1/members/{}/history", member.to_hex());
+    let me = node.client().status()?.partner.partner;
+    let logs = format!("/v1/logs/{}", me.to_hex());
+    let proof = format!("/v1/proofs/{}", issued.lot);
+    let now = node.clock.now();
+    let signed =
+        |by: &Keypair, path: &str, time| member_read_header(by, &genesis.hash(), path, time);
+    let bearer = |t: &str| format!("Bearer {t}");
+    let get = |path: &str, auth: Option<String>| -> Result<(u16, String)> {
+        let headers: Vec<(&str, &str)> = auth
+            .as_deref()
+            .map(|a| vec![("Authorization", a)])
+            .unwrap_or_default();
+        raw_http(&node.api, "GET", path, &headers, b"")
+    };
+    let refused = |path: &str, auth: Option<String>, needle: &str| -> Result<()> {
+        let (status, text) = get(path, auth)?;
+        ensure!(
+            status == 401 && text.contains("\"unauthorized\"") && text.contains(needle),
+            "GET {path}: expected 401 unauthorized mentioning {needle:?}, got {status}: {text}"
+        );
+        Ok(())
+    };
+    let allowed = |path: &str, auth: Option<String>| -> Result<()> {
+        let (status, text) = get(path, auth)?;
+        ensure!(status == 200, "GET {path}: HTTP {status}: {text}");
+        Ok(())
+    };
+
+    // Nobody in particular reads nothing.
+    refused(&balance, None, "member's signature")?;
+    refused(&history, None, "member's signature")?;
+    refused(&logs, None, "auditors' tokens")?;
+    refused(&proof, None, "auditors' tokens")?;
+    refused(
+        &balance,
+        Some(bearer("not-the-token-at-all")),
+        "wrong token",
+    )?;
+    // The partner and its auditor read everything.
+    for token in [node.token.as_str(), AUDITOR_TOKEN] {
+        for path in [&balance, &history, &logs] {
+            allowed(path, Some(bearer(token)))?;
+        }
+    }
+    // The member reads its own balance and history with a fresh signature of that very request.
+    allowed(&balance, Some(signed(&key, &balance, now)))?;
+    allowed(&history, Some(signed(&key, &history, now)))?;
+    // Not another member's signature, not the balance's signature for the history, not a
+    // signature from longer ago than the clock skew, and never logs.
+    let other = Keypair::generate();
+    refused(
+        &balance,
+        Some(signed(&other, &balance, now)),
+        "not signed by member",
+    )?;
+    refused(
+        &history,
+        Some(signed(&key, &balance, now)),
+        "not signed by member",
+    )?;
+    let stale = now - genesis.max_clock_skew_secs - 1;
+    refused(
+        &balance,
+        Some(signed(&key, &balance, stale)),
+        "sign it again",
+    )?;
+    refused(&logs, Some(signed(&key, &logs, now)), "auditors' tokens")?;
+    // An auditor's token is not a partner's: it cannot issue.
+    let issue = Client::new(&format!("http://{}", node.api), Some(AUDITOR_TOKEN.into())).issue(
+        &IssueRequest {
+            member,
+            points: 1,
+            reference: None,
+            expires_in_secs: None,
+        },
+    );
+    match issue {
+        Err(e) => ensure!(e.code() == Some("unauthorized"), "an auditor's issue: {e}"),
+        Ok(r) => anyhow::bail!("an auditor's token issued {} points", r.points),
+    }
+    Ok(())
 }
 
 /// `/metrics` says what it is: OpenMetrics text, which scrapers parse differently from Prometheus
