@@ -4,7 +4,7 @@
 use crate::args::Args;
 use crate::output::Output;
 use anyhow::Result;
-use coalition_client::Client;
+use coalition_client::{Client, TlsRoots};
 use coalition_core::crypto::Keypair;
 use coalition_core::genesis::Genesis;
 use std::path::Path;
@@ -25,14 +25,31 @@ pub(crate) struct Context {
     token: Option<String>,
     /// Tables or JSON.
     pub out: Output,
+    /// The certificate authority `https://` nodes are checked against (`--ca`), if given.
+    roots: Option<TlsRoots>,
 }
 
-impl From<&Args> for Context {
-    fn from(args: &Args) -> Context {
-        Context {
+impl Context {
+    /// The context of these options; fails if `--ca` names a file that holds no certificate.
+    pub(crate) fn new(args: &Args) -> Result<Context> {
+        let roots = match &args.ca {
+            Some(path) => Some(TlsRoots::from_pem_file(path)?),
+            None => None,
+        };
+        Ok(Context {
             node: args.node.clone(),
             token: args.token.clone().filter(|t| !t.trim().is_empty()),
             out: Output { json: args.json },
+            roots,
+        })
+    }
+
+    /// A client of the node, without credentials, trusting `--ca` if given.
+    fn base_client(&self, token: Option<String>) -> Client {
+        let client = Client::new(&self.node, token);
+        match &self.roots {
+            Some(roots) => client.with_roots(roots),
+            None => client,
         }
     }
 }
@@ -41,13 +58,13 @@ impl Context {
     /// A client for public calls. It never carries the partner token: a member's commands have no
     /// reason to hand it to whatever node they talk to.
     pub(crate) fn client(&self) -> Client {
-        Client::new(&self.node, None)
+        self.base_client(None)
     }
 
     /// A client for reads of members' data, logs and proofs, with the token if one was given (a
     /// partner's or an auditor's); without one the node refuses them.
     pub(crate) fn reader_client(&self) -> Client {
-        Client::new(&self.node, self.token.clone())
+        self.base_client(self.token.clone())
     }
 
     /// A client that signs reads of the wallet's own balance and history with its key (the
@@ -62,7 +79,7 @@ impl Context {
     /// A client for partner operations, which need the token.
     pub(crate) fn partner_client(&self) -> Result<Client> {
         match &self.token {
-            Some(t) => Ok(Client::new(&self.node, Some(t.clone()))),
+            Some(t) => Ok(self.base_client(Some(t.clone()))),
             None => Err(UsageError(
                 "this partner operation needs the node's API token: pass --token or set COALITION_TOKEN"
                     .into(),

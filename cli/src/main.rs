@@ -71,7 +71,7 @@ fn main() -> ExitCode {
 }
 
 fn run(args: Args) -> Result<()> {
-    let ctx = Context::from(&args);
+    let ctx = Context::new(&args)?;
     match args.command {
         Command::Network(NetworkCommand::Init(init)) => network::init(&ctx, &init),
         Command::Member(cmd) => member::run(&ctx, cmd),

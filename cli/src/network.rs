@@ -234,6 +234,8 @@ fn write_partner(
         api_listen: p.api_listen.clone(),
         api_token: api_token.clone(),
         auditor_tokens: Vec::new(),
+        tls_cert: None,
+        tls_key: None,
         anchor_file: None,
         anti_entropy_secs: 2,
         vote_timeout_ms: 5_000,

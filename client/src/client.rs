@@ -30,6 +30,14 @@ pub enum ClientError {
         /// Why.
         reason: String,
     },
+    /// The certificate authority given for TLS cannot be used.
+    #[error("cannot use the certificate authority {path}: {reason}")]
+    Ca {
+        /// The PEM file.
+        path: String,
+        /// Why.
+        reason: String,
+    },
     /// The node answered something that is not the expected body.
     #[error("unexpected answer from {url}: {reason}")]
     Decode {
@@ -38,6 +46,56 @@ pub enum ClientError {
         /// Why.
         reason: String,
     },
+}
+
+/// Certificate authorities (or self-signed certificates) a client trusts for `https://`.
+#[derive(Clone)]
+pub struct TlsRoots(Arc<rustls::ClientConfig>);
+
+impl std::fmt::Debug for TlsRoots {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TlsRoots")
+    }
+}
+
+impl TlsRoots {
+    /// The certificates in the PEM file `path`.
+    pub fn from_pem_file(path: &std::path::Path) -> Result<TlsRoots, ClientError> {
+        use rustls::pki_types::pem::PemObject;
+        use rustls::pki_types::CertificateDer;
+        let fail = |reason: String| ClientError::Ca {
+            path: path.display().to_string(),
+            reason,
+        };
+        let mut roots = rustls::RootCertStore::empty();
+        let certs = CertificateDer::pem_file_iter(path).map_err(|e| fail(e.to_string()))?;
+        for cert in certs {
+            roots
+                .add(cert.map_err(|e| fail(e.to_string()))?)
+                .map_err(|e| fail(e.to_string()))?;
+        }
+        if roots.is_empty() {
+            return Err(fail("no CERTIFICATE block".into()));
+        }
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| fail(e.to_string()))?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        Ok(TlsRoots(Arc::new(config)))
+    }
+}
+
+/// The HTTP agent: bounded waits, and the TLS roots given (else the public web's).
+fn agent(tls: Option<Arc<rustls::ClientConfig>>) -> ureq::Agent {
+    let builder = ureq::AgentBuilder::new()
+        .timeout_connect(Duration::from_secs(5))
+        .timeout(Duration::from_secs(60));
+    match tls {
+        Some(config) => builder.tls_config(config).build(),
+        None => builder.build(),
+    }
 }
 
 impl ClientError {
@@ -65,10 +123,7 @@ pub struct Client {
 impl Client {
     /// A client for the node at `base` (e.g. `http://127.0.0.1:7101`), with the partner token if any.
     pub fn new(base: &str, token: Option<String>) -> Client {
-        let agent = ureq::AgentBuilder::new()
-            .timeout_connect(Duration::from_secs(5))
-            .timeout(Duration::from_secs(60))
-            .build();
+        let agent = agent(None);
         Client {
             base: base.trim_end_matches('/').to_string(),
             token,
@@ -76,6 +131,13 @@ impl Client {
             genesis_hash: Arc::default(),
             agent,
         }
+    }
+
+    /// This client, trusting for `https://` only `roots` instead of the public web's: how a
+    /// partner that serves TLS with its own certificate is reached.
+    pub fn with_roots(mut self, roots: &TlsRoots) -> Client {
+        self.agent = agent(Some(roots.0.clone()));
+        self
     }
 
     /// This client, signing reads of `key`'s own balance and history with it (when it has no

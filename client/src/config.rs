@@ -28,6 +28,12 @@ pub struct NodeConfig {
     /// histories, logs and proofs, and nothing else (it cannot issue or redeem).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub auditor_tokens: Vec<String>,
+    /// PEM certificate chain the API serves TLS with (with `tls_key`); without both, plain HTTP.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of `tls_cert`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_key: Option<PathBuf>,
     /// Where sealed checkpoint roots are appended, one line per epoch. Defaults to `DATA_DIR/anchors.txt`.
     #[serde(default)]
     pub anchor_file: Option<PathBuf>,

@@ -16,5 +16,5 @@ pub mod config;
 pub mod order;
 pub mod types;
 
-pub use client::{Client, ClientError};
+pub use client::{Client, ClientError, TlsRoots};
 pub use config::{KeyFile, NodeConfig};

@@ -165,6 +165,12 @@ fn check_settings(file: &NodeConfig) -> Result<(), ConfigError> {
             format!("must be between 1 and {MAX_VOTE_TIMEOUT_MS}"),
         ));
     }
+    if file.tls_cert.is_some() != file.tls_key.is_some() {
+        return Err(invalid(
+            "tls_cert",
+            "tls_cert and tls_key go together: give both, or neither for plain HTTP".into(),
+        ));
+    }
     Ok(())
 }
 
@@ -181,6 +187,8 @@ impl Config {
         file.genesis = resolve(base, &file.genesis);
         file.key_file = resolve(base, &file.key_file);
         file.data_dir = resolve(base, &file.data_dir);
+        file.tls_cert = file.tls_cert.as_deref().map(|p| resolve(base, p));
+        file.tls_key = file.tls_key.as_deref().map(|p| resolve(base, p));
         let genesis = load_genesis(&file.genesis)?;
         let keypair = load_key(&file.key_file)?;
         let me = PartnerId(keypair.public());

@@ -79,10 +79,17 @@ pub struct Running {
     supervisor: tokio::task::JoinHandle<()>,
     /// The name of the first task that ended, once one has.
     task_ended: watch::Receiver<Option<&'static str>>,
+    /// TLS for the API, when configured.
+    tls: Option<tokio_rustls::TlsAcceptor>,
 }
 
 /// Opens the store, starts the writer, the network and every task, with time from `clock`.
 pub async fn start(config: &Config, clock: SharedClock) -> anyhow::Result<Running> {
+    // Read before anything starts, so a bad certificate is a clear refusal at start.
+    let tls = match (&config.file.tls_cert, &config.file.tls_key) {
+        (Some(cert), Some(key)) => Some(api::tls::acceptor(cert, key)?),
+        _ => None,
+    };
     let genesis = config.genesis.clone();
     let store = Store::open(&config.file.data_dir, genesis.hash(), config.me)
         .with_context(|| format!("opening the store in {}", config.file.data_dir.display()))?;
@@ -176,6 +183,7 @@ pub async fn start(config: &Config, clock: SharedClock) -> anyhow::Result<Runnin
         writer_thread,
         supervisor,
         task_ended,
+        tls,
     })
 }
 
@@ -199,6 +207,7 @@ impl Running {
             writer_thread,
             supervisor,
             task_ended,
+            tls,
         } = self;
         let mut ended = task_ended.clone();
         let stopping = async move {
@@ -213,7 +222,10 @@ impl Running {
             max_per_client = limits.max_per_client,
             "API connection limits"
         );
-        let served = api::serve(listener, app, limits, stopping)
+        if tls.is_some() {
+            tracing::info!("the API serves TLS");
+        }
+        let served = api::serve(listener, app, limits, tls, stopping)
             .await
             .context("serving the API");
         let failed_task = *task_ended.borrow();

@@ -74,6 +74,18 @@ their reads with the wallet's key."
     )]
     pub token: Option<String>,
 
+    /// A PEM certificate (authority) to check an `https://` node against.
+    #[arg(
+        long,
+        global = true,
+        env = "COALITION_CA",
+        value_name = "FILE",
+        long_help = "A PEM file with the certificate authority (or the self-signed certificate) of a \
+node that serves TLS with its own certificate (`tls_cert` in its node.toml). Without it, an \
+`https://` node must have a certificate the public web trusts."
+    )]
+    pub ca: Option<std::path::PathBuf>,
+
     /// Print one machine-readable JSON document on standard output.
     #[arg(
         long,

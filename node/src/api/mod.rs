@@ -28,6 +28,7 @@ mod auth;
 mod error;
 mod routes;
 mod serve;
+pub mod tls;
 
 pub use error::ApiError;
 pub use serve::{

@@ -10,7 +10,8 @@
 //! - one client address holds at most [`Limits::max_per_client`] of them, so the POS keeps working
 //!   while an outsider tries.
 //!
-//! A connection over a limit is closed at once, before anything is read.
+//! A connection over a limit is closed at once, before anything is read. With TLS configured
+//! (`super::tls`), every connection is TLS, its handshake bound by the header deadline.
 
 use axum::Router;
 use hyper::server::conn::http1;
@@ -23,6 +24,7 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
 
 /// How long a client may take to send a request's headers.
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
@@ -121,6 +123,7 @@ pub async fn serve(
     listener: TcpListener,
     app: Router,
     limits: Limits,
+    tls: Option<TlsAcceptor>,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
     let admission = Arc::new(Admission {
@@ -159,12 +162,31 @@ pub async fn serve(
         };
         let _ = stream.set_nodelay(true);
         let service = TowerToHyperService::new(app.clone());
-        let conn = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
-        connections.spawn(async move {
-            // A client that goes away or is too slow ends its connection; nothing to report.
-            let _ = conn.await;
-            drop(ticket);
-        });
+        match &tls {
+            None => {
+                let conn = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
+                connections.spawn(async move {
+                    // A client that goes away or is too slow ends its connection; nothing to report.
+                    let _ = conn.await;
+                    drop(ticket);
+                });
+            }
+            Some(acceptor) => {
+                let (acceptor, builder, watcher) =
+                    (acceptor.clone(), builder.clone(), graceful.watcher());
+                connections.spawn(async move {
+                    // The handshake in this task, with the header deadline: a slow client holds
+                    // only its own connection, and not for longer than one slow with headers.
+                    let handshake =
+                        tokio::time::timeout(HEADER_READ_TIMEOUT, acceptor.accept(stream));
+                    if let Ok(Ok(stream)) = handshake.await {
+                        let conn = builder.serve_connection(TokioIo::new(stream), service);
+                        let _ = watcher.watch(conn).await;
+                    }
+                    drop(ticket);
+                });
+            }
+        }
         // Reap finished connections so the set holds only open ones.
         while connections.try_join_next().is_some() {}
     }

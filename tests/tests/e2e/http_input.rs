@@ -37,8 +37,16 @@ struct InProcessNode {
 impl InProcessNode {
     /// Starts the node at time `1_800_000_010`, ten seconds into an hour-long epoch 0.
     fn start() -> Result<InProcessNode> {
+        InProcessNode::start_in(tempfile::tempdir()?, None)
+    }
+
+    /// [`InProcessNode::start`] in `dir`, serving TLS with the certificate and key files `tls`.
+    fn start_in(
+        dir: tempfile::TempDir,
+        tls: Option<(std::path::PathBuf, std::path::PathBuf)>,
+    ) -> Result<InProcessNode> {
         const T0: Timestamp = 1_800_000_000;
-        let dir = tempfile::tempdir()?;
+        let (tls_cert, tls_key) = tls.unzip();
         let (genesis, keys) = coalition_core::test_util::test_genesis(1);
         let genesis = Genesis {
             genesis_time: T0,
@@ -57,6 +65,8 @@ impl InProcessNode {
             api_listen: "127.0.0.1:0".into(),
             api_token: token.clone(),
             auditor_tokens: vec![AUDITOR_TOKEN.into()],
+            tls_cert,
+            tls_key,
             anchor_file: None,
             anti_entropy_secs: 2,
             vote_timeout_ms: 5_000,
@@ -521,6 +531,64 @@ fn members_data_logs_and_proofs_need_a_reader() -> Result<()> {
         Err(e) => ensure!(e.code() == Some("unauthorized"), "an auditor's issue: {e}"),
         Ok(r) => anyhow::bail!("an auditor's token issued {} points", r.points),
     }
+    Ok(())
+}
+
+/// With `tls_cert` and `tls_key` the API speaks only TLS: a client that trusts the certificate
+/// (`--ca`) reaches it, plain HTTP and a client trusting only the public web's roots do not.
+#[test]
+fn the_api_serves_tls_when_configured() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let mut params = rcgen::CertificateParams::new(vec!["localhost".to_string()])?;
+    params
+        .subject_alt_names
+        .push(rcgen::SanType::IpAddress("127.0.0.1".parse()?));
+    let key = rcgen::KeyPair::generate()?;
+    let cert = params.self_signed(&key)?;
+    let (cert_path, key_path) = (dir.path().join("api.crt"), dir.path().join("api.key"));
+    std::fs::write(&cert_path, cert.pem())?;
+    std::fs::write(&key_path, key.serialize_pem())?;
+    let node = InProcessNode::start_in(dir, Some((cert_path.clone(), key_path)))?;
+    let https = format!("https://{}", node.api);
+
+    let roots = coalition_client::TlsRoots::from_pem_file(&cert_path)?;
+    let trusted = Client::new(&https, Some(node.token.clone())).with_roots(&roots);
+    ensure!(
+        trusted.status().is_ok(),
+        "a client trusting the certificate is refused"
+    );
+    ensure!(
+        trusted.balance(&member()).is_ok(),
+        "the token does not read over TLS"
+    );
+    match Client::new(&https, None).status() {
+        Err(coalition_client::ClientError::Transport { reason, .. }) => ensure!(
+            reason.to_lowercase().contains("certificate")
+                || reason.to_lowercase().contains("issuer"),
+            "an untrusted certificate is refused for another reason: {reason}"
+        ),
+        other => anyhow::bail!("a client trusting only public roots: {other:?}"),
+    }
+    let plain = Client::new(&format!("http://{}", node.api), None).status();
+    ensure!(plain.is_err(), "plain HTTP is answered on the TLS port");
+
+    // The CLI: `--ca` reaches it, nothing else does.
+    let ca = cert_path.to_string_lossy().to_string();
+    let ok = coalition_tests::run_cli(&["--node", &https, "--ca", &ca, "--json", "status"])?;
+    coalition_tests::check_output("status over TLS with --ca", &ok)?;
+    let refused = coalition_tests::run_cli(&["--node", &https, "status"])?;
+    ensure!(
+        refused.status.code() == Some(1),
+        "status over TLS without --ca: {:?}",
+        refused.status
+    );
+    let missing =
+        coalition_tests::run_cli(&["--node", &https, "--ca", "/nonexistent.pem", "status"])?;
+    let stderr = String::from_utf8_lossy(&missing.stderr);
+    ensure!(
+        missing.status.code() == Some(1) && stderr.contains("cannot use the certificate authority"),
+        "a missing --ca file: {stderr}"
+    );
     Ok(())
 }
 

@@ -80,6 +80,16 @@ fn settings_out_of_range_are_refused_before_starting() -> Result<()> {
             toml::Value::Array(vec![toml::Value::String("127.0.0.1".into())]),
             "invalid address",
         ),
+        (
+            "auditor_tokens",
+            toml::Value::Array(vec![toml::Value::String("short".into())]),
+            "visible ASCII",
+        ),
+        (
+            "tls_cert",
+            toml::Value::String("api.crt".into()),
+            "go together",
+        ),
     ];
     for (i, (key, value, needle)) in cases.into_iter().enumerate() {
         let shown = value.to_string();
