@@ -663,9 +663,19 @@ impl FakeNode {
         })
         .to_string();
         let balance_path = format!("/v1/members/{member}/balance");
-        // A member signs its balance read over the coalition's genesis hash, so it asks for it.
-        let genesis = serde_json::to_string(&coalition_core::test_util::test_genesis(1).0)
-            .expect("genesis JSON");
+        // The fake node is partner 0 of `test_genesis(1)`. A member signs its balance read for
+        // the coalition and the node asked, which it learns from the status.
+        let (genesis, keys) = coalition_core::test_util::test_genesis(1);
+        let me = coalition_core::record::PartnerId(keys[0].public());
+        let status = serde_json::json!({
+            "partner": { "partner": me, "name": "p0", "connected": true },
+            "coalition": genesis.coalition,
+            "genesis_hash": genesis.hash(),
+            "peers": [], "logs": [], "current_epoch": 0, "last_sealed_epoch": null,
+            "awaiting": [], "pending_entries": 0, "equivocations": []
+        })
+        .to_string();
+        let genesis = serde_json::to_string(&genesis).expect("genesis JSON");
         listener.set_nonblocking(false).expect("blocking");
         let thread = std::thread::spawn(move || {
             // Serve a bounded number of requests, then stop by itself.
@@ -685,6 +695,8 @@ impl FakeNode {
                     ("200 OK", body.clone())
                 } else if path == "/v1/genesis" {
                     ("200 OK", genesis.clone())
+                } else if path == "/v1/status" {
+                    ("200 OK", status.clone())
                 } else {
                     (
                         "404 Not Found",

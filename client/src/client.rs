@@ -2,9 +2,8 @@
 
 use crate::types::*;
 use coalition_core::crypto::Keypair;
-use coalition_core::genesis::Genesis;
 use coalition_core::hash::Hash;
-use coalition_core::record::MemberId;
+use coalition_core::record::{MemberId, PartnerId};
 use serde::{de::DeserializeOwned, Serialize};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -115,8 +114,8 @@ pub struct Client {
     token: Option<String>,
     /// A member's key: reads of that member's data are signed with it when there is no token.
     member: Option<Arc<Keypair>>,
-    /// The node's genesis hash, which a member's signed read names; fetched once.
-    genesis_hash: Arc<OnceLock<Hash>>,
+    /// The node's genesis hash and partner id, which a member's signed read names; fetched once.
+    read_target: Arc<OnceLock<(Hash, PartnerId)>>,
     agent: ureq::Agent,
 }
 
@@ -128,7 +127,7 @@ impl Client {
             base: base.trim_end_matches('/').to_string(),
             token,
             member: None,
-            genesis_hash: Arc::default(),
+            read_target: Arc::default(),
             agent,
         }
     }
@@ -208,11 +207,12 @@ impl Client {
             (None, Some(key)) if MemberId(key.public()) == *member => key.clone(),
             _ => return self.get(path),
         };
-        let genesis = match self.genesis_hash.get() {
-            Some(h) => *h,
+        let (genesis, node) = match self.read_target.get() {
+            Some(t) => *t,
             None => {
-                let h = self.get::<Genesis>("/v1/genesis")?.hash();
-                *self.genesis_hash.get_or_init(|| h)
+                let status = self.status()?;
+                let t = (status.genesis_hash, status.partner.partner);
+                *self.read_target.get_or_init(|| t)
             }
         };
         let now = SystemTime::now()
@@ -220,7 +220,12 @@ impl Client {
             .map(|d| d.as_secs())
             .unwrap_or(0);
         let url = self.url(path);
-        let header = crate::auth::member_read_header(&key, &genesis, path, now);
+        let target = coalition_core::read_auth::ReadTarget {
+            genesis: &genesis,
+            node: &node,
+            path,
+        };
+        let header = crate::auth::member_read_header(&key, target, now);
         Self::finish(
             &url,
             self.agent.get(&url).set("Authorization", &header).call(),

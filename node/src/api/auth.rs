@@ -8,7 +8,7 @@ use super::error::ApiError;
 use super::App;
 use axum::http::{header, HeaderMap};
 use coalition_client::auth::parse_member_read_header;
-use coalition_core::read_auth::verify_member_read;
+use coalition_core::read_auth::{verify_member_read, ReadTarget};
 use coalition_core::record::MemberId;
 
 /// Requires the partner's bearer token.
@@ -55,17 +55,14 @@ pub(super) fn authorize_read(
         ));
     };
     let node = &app.node;
-    let genesis = node.genesis();
-    verify_member_read(
-        member,
-        &genesis.hash(),
+    let (genesis, me) = (node.genesis().hash(), node.me());
+    let target = ReadTarget {
+        genesis: &genesis,
+        node: &me,
         path,
-        time,
-        &signature,
-        node.now(),
-        genesis.max_clock_skew_secs,
-    )
-    .map_err(ApiError::unauthorized_read)
+    };
+    verify_member_read(member, target, time, &signature, node.now())
+        .map_err(ApiError::unauthorized_read)
 }
 
 /// The bearer token of the request, if it has one.

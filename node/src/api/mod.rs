@@ -13,12 +13,11 @@
 //! - `GET  /v1/checkpoints/{epoch}`         the sealed checkpoint with its signatures
 //! - `GET  /v1/settlement/{epoch}`          the settlement statement, and whether it is sealed
 //! - `GET  /v1/proofs/{record}?epoch` reader  a record's inclusion proof up to a sealed checkpoint
+//! - `POST /v1/admin/partition`     token   isolate the node from every partner, or heal it
 //!
 //! `token` is the partner's bearer token; `reader` is the partner's token, one of its auditors'
 //! tokens, or, for a member's own balance and history, the member's signature on the request
 //! (`coalition_client::auth`).
-//! - `POST /v1/admin/partition`     token   isolate the node from every partner, or heal it
-
 //!
 //! This is the only module that knows HTTP: handlers decode the request, call an operation
 //! (`crate::ops`) and encode its answer; every [`crate::error::NodeError`] becomes one status and

@@ -172,14 +172,17 @@ pub async fn serve(
                 });
             }
             Some(acceptor) => {
-                let (acceptor, builder, watcher) =
+                let (acceptor, mut builder, watcher) =
                     (acceptor.clone(), builder.clone(), graceful.watcher());
                 connections.spawn(async move {
-                    // The handshake in this task, with the header deadline: a slow client holds
-                    // only its own connection, and not for longer than one slow with headers.
+                    // The handshake in this task, so a slow client holds only its own connection;
+                    // handshake and headers share the one header deadline.
+                    let started = tokio::time::Instant::now();
                     let handshake =
                         tokio::time::timeout(HEADER_READ_TIMEOUT, acceptor.accept(stream));
                     if let Ok(Ok(stream)) = handshake.await {
+                        let left = HEADER_READ_TIMEOUT.saturating_sub(started.elapsed());
+                        builder.header_read_timeout(left.max(Duration::from_millis(100)));
                         let conn = builder.serve_connection(TokioIo::new(stream), service);
                         let _ = watcher.watch(conn).await;
                     }

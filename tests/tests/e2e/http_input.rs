@@ -10,6 +10,7 @@ use coalition_core::clock::Clock as _;
 use coalition_core::clock::ManualClock;
 use coalition_core::crypto::Keypair;
 use coalition_core::genesis::Genesis;
+use coalition_core::read_auth::{ReadTarget, READ_WINDOW_SECS};
 use coalition_core::record::{MemberId, PartnerId, Timestamp};
 use coalition_node::config::Config;
 use coalition_tests::{heads_key, raw_http, raw_http_with_head};
@@ -455,8 +456,16 @@ fn members_data_logs_and_proofs_need_a_reader() -> Result<()> {
     let logs = format!("/v1/logs/{}", me.to_hex());
     let proof = format!("/v1/proofs/{}", issued.lot);
     let now = node.clock.now();
-    let signed =
-        |by: &Keypair, path: &str, time| member_read_header(by, &genesis.hash(), path, time);
+    let genesis_hash = genesis.hash();
+    let signed_for = |by: &Keypair, node: &PartnerId, path: &str, time| {
+        let target = ReadTarget {
+            genesis: &genesis_hash,
+            node,
+            path,
+        };
+        member_read_header(by, target, time)
+    };
+    let signed = |by: &Keypair, path: &str, time| signed_for(by, &me, path, time);
     let bearer = |t: &str| format!("Bearer {t}");
     let get = |path: &str, auth: Option<String>| -> Result<(u16, String)> {
         let headers: Vec<(&str, &str)> = auth
@@ -499,7 +508,7 @@ fn members_data_logs_and_proofs_need_a_reader() -> Result<()> {
     allowed(&balance, Some(signed(&key, &balance, now)))?;
     allowed(&history, Some(signed(&key, &history, now)))?;
     // Not another member's signature, not the balance's signature for the history, not a
-    // signature from longer ago than the clock skew, and never logs.
+    // signature from longer ago than the read window, and never logs.
     let other = Keypair::generate();
     refused(
         &balance,
@@ -511,11 +520,18 @@ fn members_data_logs_and_proofs_need_a_reader() -> Result<()> {
         Some(signed(&key, &balance, now)),
         "not signed by member",
     )?;
-    let stale = now - genesis.max_clock_skew_secs - 1;
+    let stale = now - READ_WINDOW_SECS - 1;
     refused(
         &balance,
         Some(signed(&key, &balance, stale)),
         "sign it again",
+    )?;
+    // A read signed for another partner's node is no good here.
+    let elsewhere = PartnerId(Keypair::generate().public());
+    refused(
+        &balance,
+        Some(signed_for(&key, &elsewhere, &balance, now)),
+        "not signed by member",
     )?;
     refused(&logs, Some(signed(&key, &logs, now)), "auditors' tokens")?;
     // An auditor's token is not a partner's: it cannot issue.
