@@ -1,12 +1,13 @@
 //! A small blocking client for the node's HTTP API.
 
 use crate::types::*;
+use coalition_core::clock::{Clock as _, SystemClock};
 use coalition_core::crypto::Keypair;
 use coalition_core::hash::Hash;
 use coalition_core::record::{MemberId, PartnerId};
 use serde::{de::DeserializeOwned, Serialize};
 use std::sync::{Arc, OnceLock};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 /// Why a call failed.
 #[derive(Debug, thiserror::Error)]
@@ -188,10 +189,20 @@ impl Client {
 
     /// `GET path`, decoded.
     pub fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
+        let bearer = self.token.as_ref().map(|t| format!("Bearer {t}"));
+        self.get_authorized(path, bearer.as_deref())
+    }
+
+    /// `GET path` with `authorization` as the `Authorization` header, if any, decoded.
+    fn get_authorized<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        authorization: Option<&str>,
+    ) -> Result<T, ClientError> {
         let url = self.url(path);
         let mut req = self.agent.get(&url);
-        if let Some(t) = &self.token {
-            req = req.set("Authorization", &format!("Bearer {t}"));
+        if let Some(a) = authorization {
+            req = req.set("Authorization", a);
         }
         Self::finish(&url, req.call())
     }
@@ -215,21 +226,13 @@ impl Client {
                 *self.read_target.get_or_init(|| t)
             }
         };
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0);
-        let url = self.url(path);
         let target = coalition_core::read_auth::ReadTarget {
             genesis: &genesis,
             node: &node,
             path,
         };
-        let header = crate::auth::member_read_header(&key, target, now);
-        Self::finish(
-            &url,
-            self.agent.get(&url).set("Authorization", &header).call(),
-        )
+        let header = crate::auth::member_read_header(&key, target, SystemClock.now());
+        self.get_authorized(path, Some(&header))
     }
 
     /// `POST path` with a JSON body, decoded.

@@ -282,6 +282,15 @@ impl<'g> CertBuilder<'g> {
         Ok(AddOutcome::Added)
     }
 
+    /// The valid votes collected so far, one per partner.
+    pub fn votes(&self) -> impl Iterator<Item = Vote> + '_ {
+        self.votes.iter().map(|(partner, signature)| Vote {
+            order_id: self.order_id,
+            partner: *partner,
+            signature: *signature,
+        })
+    }
+
     /// Distinct valid votes so far.
     pub fn count(&self) -> usize {
         self.votes.len()

@@ -256,13 +256,7 @@ impl Rejoin {
                     .iter()
                     .filter(|h| self.node.genesis().is_partner(&h.partner))
                 {
-                    let partner = h.partner;
-                    let ours = self
-                        .node
-                        .blocking(move |s| LedgerView::log_head(s, &partner))
-                        .await
-                        .map(|h| h.size)
-                        .unwrap_or(0);
+                    let ours = log_size(&self.node, h.partner).await;
                     if ours < h.size {
                         behind = true;
                         gap = gap.saturating_add(h.size - ours);
@@ -407,10 +401,14 @@ async fn signed_by_us_at(
 }
 
 async fn own_size(node: &Arc<Node>) -> u64 {
-    let me = node.me();
-    // A failed read is our store's problem, which the verification pass stops the node for; here
-    // it reads as an empty log, so a partner's copy is fetched rather than trusted away.
-    node.blocking(move |s| LedgerView::log_head(s, &me))
+    log_size(node, node.me()).await
+}
+
+/// How many entries of `partner`'s log are here. A failed read is our store's problem, which the
+/// verification pass stops the node for; here it reads as an empty log, so a partner's copy is
+/// fetched rather than trusted away.
+async fn log_size(node: &Arc<Node>, partner: PartnerId) -> u64 {
+    node.blocking(move |s| LedgerView::log_head(s, &partner))
         .await
         .map(|h| h.size)
         .unwrap_or(0)

@@ -245,44 +245,36 @@ impl Cluster {
 
     /// Waits until node `i` answers `/health`.
     pub fn wait_healthy(&mut self, i: usize) -> Result<()> {
-        let url = self.url(i);
-        wait_for(
-            &format!("node {i} to answer at {url}"),
-            Duration::from_secs(30),
-            || {
-                if let Some(child) = self.nodes[i].child.as_mut() {
-                    if let Some(status) = child.try_wait()? {
-                        bail!("node {i} exited with {status}");
-                    }
-                }
-                Ok(Client::new(&url, None)
-                    .get::<serde_json::Value>("/health")
-                    .ok()
-                    .map(|_| ()))
-            },
-        )
+        let what = format!("node {i} to answer at {}", self.url(i));
+        self.wait_health(i, &what, |_| true)
     }
 
     /// Waits until node `i` says it is ready: it has rejoined after its start (partners confirmed
     /// its own log and votes) and signs entries and votes.
     pub fn wait_ready(&mut self, i: usize) -> Result<()> {
+        self.wait_health(i, &format!("node {i} to be ready"), |h| {
+            h["ready"] == serde_json::Value::Bool(true)
+        })
+    }
+
+    /// Waits up to 30 s until node `i`'s `/health` answer passes `accept`; fails at once if the
+    /// node exits meanwhile.
+    fn wait_health(
+        &mut self,
+        i: usize,
+        what: &str,
+        accept: impl Fn(&serde_json::Value) -> bool,
+    ) -> Result<()> {
         let url = self.url(i);
-        wait_for(
-            &format!("node {i} to be ready"),
-            Duration::from_secs(30),
-            || {
-                if let Some(child) = self.nodes[i].child.as_mut() {
-                    if let Some(status) = child.try_wait()? {
-                        bail!("node {i} exited with {status}");
-                    }
+        wait_for(what, Duration::from_secs(30), || {
+            if let Some(child) = self.nodes[i].child.as_mut() {
+                if let Some(status) = child.try_wait()? {
+                    bail!("node {i} exited with {status}");
                 }
-                let health = Client::new(&url, None).get::<serde_json::Value>("/health");
-                Ok(health
-                    .ok()
-                    .filter(|h| h["ready"] == serde_json::Value::Bool(true))
-                    .map(|_| ()))
-            },
-        )
+            }
+            let health = Client::new(&url, None).get::<serde_json::Value>("/health");
+            Ok(health.ok().filter(|h| accept(h)).map(|_| ()))
+        })
     }
 
     /// Node `i`'s data directory (as its config names it, relative to the config file).

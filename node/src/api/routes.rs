@@ -41,6 +41,18 @@ fn parse_member(s: &str) -> Result<MemberId, ApiError> {
     MemberId::from_hex(s).map_err(|e| ApiError::bad_request(format!("member id: {e}")))
 }
 
+/// The member a `/v1/members/{id}/...` request names, once the request may read its data.
+fn member_to_read(
+    app: &App,
+    headers: &HeaderMap,
+    uri: &Uri,
+    id: &str,
+) -> Result<MemberId, ApiError> {
+    let member = parse_member(id)?;
+    authorize_read(app, headers, Some((&member, uri.path())))?;
+    Ok(member)
+}
+
 /// Healthy unless the node can no longer write: a supervisor or load balancer must not keep
 /// sending it work. `ready` says whether it signs yet: false after a start until it has rejoined
 /// (crate::rejoin), when issues and redemptions are refused with 503 `rejoining`.
@@ -119,8 +131,7 @@ async fn balance(
     uri: Uri,
     Path(id): Path<String>,
 ) -> Result<Json<Balance>, ApiError> {
-    let member = parse_member(&id)?;
-    authorize_read(&app, &headers, Some((&member, uri.path())))?;
+    let member = member_to_read(&app, &headers, &uri, &id)?;
     Ok(Json(views::balance(&app.node, member).await?))
 }
 
@@ -130,8 +141,7 @@ async fn history(
     uri: Uri,
     Path(id): Path<String>,
 ) -> Result<Json<History>, ApiError> {
-    let member = parse_member(&id)?;
-    authorize_read(&app, &headers, Some((&member, uri.path())))?;
+    let member = member_to_read(&app, &headers, &uri, &id)?;
     Ok(Json(views::history(&app.node, member).await?))
 }
 

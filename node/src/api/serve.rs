@@ -162,21 +162,17 @@ pub async fn serve(
         };
         let _ = stream.set_nodelay(true);
         let service = TowerToHyperService::new(app.clone());
-        match &tls {
-            None => {
-                let conn = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
-                connections.spawn(async move {
-                    // A client that goes away or is too slow ends its connection; nothing to report.
-                    let _ = conn.await;
-                    drop(ticket);
-                });
-            }
-            Some(acceptor) => {
-                let (acceptor, mut builder, watcher) =
-                    (acceptor.clone(), builder.clone(), graceful.watcher());
-                connections.spawn(async move {
-                    // The handshake in this task, so a slow client holds only its own connection;
-                    // handshake and headers share the one header deadline.
+        let (tls, mut builder, watcher) = (tls.clone(), builder.clone(), graceful.watcher());
+        connections.spawn(async move {
+            // A client that goes away or is too slow ends its connection; nothing to report.
+            match tls {
+                None => {
+                    let conn = builder.serve_connection(TokioIo::new(stream), service);
+                    let _ = watcher.watch(conn).await;
+                }
+                // The handshake in this task, so a slow client holds only its own connection;
+                // handshake and headers share the one header deadline.
+                Some(acceptor) => {
                     let started = tokio::time::Instant::now();
                     let handshake =
                         tokio::time::timeout(HEADER_READ_TIMEOUT, acceptor.accept(stream));
@@ -186,10 +182,10 @@ pub async fn serve(
                         let conn = builder.serve_connection(TokioIo::new(stream), service);
                         let _ = watcher.watch(conn).await;
                     }
-                    drop(ticket);
-                });
+                }
             }
-        }
+            drop(ticket);
+        });
         // Reap finished connections so the set holds only open ones.
         while connections.try_join_next().is_some() {}
     }

@@ -147,8 +147,6 @@ impl Redeemer {
         let n = genesis.n();
         let deadline = Instant::now() + self.vote_timeout;
         let mut misses: Vec<(PartnerId, MissReason)> = Vec::new();
-        // Partners' votes, kept if no certificate comes of them (see `hold`).
-        let mut gathered: Vec<Vote> = Vec::new();
 
         let mut asks: FuturesUnordered<_> = genesis
             .partners
@@ -156,13 +154,7 @@ impl Redeemer {
             .map(|p| ask(node.clone(), p.id, order.clone(), deadline))
             .collect();
         while let Some((partner, outcome)) = asks.next().await {
-            match outcome.and_then(|vote| {
-                builder
-                    .add(&vote)
-                    .map(|_| vote)
-                    .map_err(MissReason::InvalidVote)
-            }) {
-                Ok(vote) if partner != node.me() => gathered.push(vote),
+            match outcome.and_then(|vote| builder.add(&vote).map_err(MissReason::InvalidVote)) {
                 Ok(_) => {}
                 Err(reason) => {
                     if let MissReason::InvalidVote(e) = &reason {
@@ -178,7 +170,12 @@ impl Redeemer {
         }
         let got = builder.count();
         if !builder.has_quorum() {
-            self.hold(order.clone(), gathered);
+            // Partners' votes (ours is in our store), kept since no certificate comes of them.
+            let me = node.me();
+            self.hold(
+                order.clone(),
+                builder.votes().filter(|v| v.partner != me).collect(),
+            );
             let out_of_reach = misses.len() > n.saturating_sub(needed);
             let refusal = misses.iter().find_map(|(p, m)| match m {
                 MissReason::Refused(r) => Some((p, r)),
