@@ -412,7 +412,21 @@ fn redeem(ctx: &Context, path: &Path, points: Points, wait: Duration) -> Result<
             order
         }
     };
-    match pending::submit_until_certified(&client, &signed, wait) {
+    let mut result = pending::submit_until_certified(&client, &signed, wait);
+    // The order can no longer be certified (its epoch and the next have closed): no vote for it
+    // counts any more, so a fresh order is safe; voters take it once every partner has closed
+    // that epoch (docs/protocol.md, "Releasing a sequence number").
+    if matches!(&result, Err(e) if pending::too_late(e)) {
+        eprintln!(
+            "The order {} (sequence {}) can no longer be certified; signing a new one.",
+            signed.order.id().short(),
+            signed.order.member_seq
+        );
+        let fresh = sign_order(&client, &key, points, redeemer, None)?;
+        pending::write(&keep, &fresh)?;
+        result = pending::submit_until_certified(&client, &fresh, wait);
+    }
+    match result {
         Ok(receipt) => {
             pending::remove(&keep)?;
             print_receipt(ctx, &client, &receipt)

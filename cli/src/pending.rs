@@ -5,7 +5,8 @@
 //! another at the same number. An order that gathered some votes but no quorum still holds those
 //! votes; a new order at the same sequence number then splits the voters and the number is locked.
 //! So `member redeem` resubmits the order it signed until it is certified, across invocations, and
-//! signs a new one only once the node reports the sequence number used. [`submit_until_certified`]
+//! signs a new one only once the node reports the sequence number used, or the order too late to
+//! be certified (`order_too_late`: every partner then frees the number for a newer order). [`submit_until_certified`]
 //! is the resubmission loop, [`earlier_order`] what a previous run left.
 
 use crate::wallet;
@@ -127,6 +128,12 @@ pub(crate) fn not_yet(e: &ClientError) -> bool {
         ClientError::Transport { .. } => true,
         _ => false,
     }
+}
+
+/// Whether the node says the order can no longer be certified: every vote it got is void, and a
+/// new order at the same sequence number is what to send.
+pub(crate) fn too_late(e: &ClientError) -> bool {
+    matches!(e, ClientError::Api { code, .. } if code == RefusalCode::OrderTooLate.as_str())
 }
 
 /// Submits `order` and, while the answer is "not yet" (no quorum, unavailable, unreachable),

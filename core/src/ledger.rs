@@ -12,6 +12,7 @@
 //! parks waiting entries and retries them.
 
 use crate::cert::{check_cert_form, CertError};
+use crate::cert_window;
 use crate::genesis::Genesis;
 use crate::hash::Hash;
 use crate::log::{check_position, EntryError, LogClose};
@@ -89,6 +90,22 @@ pub enum RuleError {
         /// The lot.
         lot: Hash,
     },
+    /// A certificate appended after its window (docs/protocol.md, "Releasing a sequence number"):
+    /// from a log past the epoch after its order's.
+    #[error(
+        "the certificate of order {order} (order epoch {order_epoch}) is appended in epoch \
+         {entry_epoch}, later than epoch {last_epoch}"
+    )]
+    LateCertificate {
+        /// The order.
+        order: Hash,
+        /// The epoch of the order's time.
+        order_epoch: Epoch,
+        /// The last epoch it could be appended in.
+        last_epoch: Epoch,
+        /// The epoch it was appended in.
+        entry_epoch: Epoch,
+    },
     /// The order reuses a spent sequence number.
     #[error("member {member} order seq {order_seq} is already spent (next is {next_seq})")]
     StaleSeq {
@@ -164,8 +181,8 @@ enum Static<'a> {
 /// The writes `entry` causes on the state seen through `view`, or why it cannot apply (yet).
 ///
 /// The entry's signatures, a certificate's included, are verified already (`Verified<SignedEntry>`).
-/// Order of checks: the record's own rules (an issue's fields; a certificate's form and quorum,
-/// before any state is read), then the entry's position after the log's head (an entry beyond the
+/// Order of checks: the record's own rules (an issue's fields; a certificate's form and quorum, and
+/// its entry's epoch at most one after the order's, before any state is read), then the entry's position after the log's head (an entry beyond the
 /// head waits for [`Missing::PriorEntry`]), then the state rules: an issue's lot must be new and its
 /// member a valid key (checked once per member: a member holding a lot passed it); a spend
 /// must be at the member's next seq (later waits, earlier is [`RuleError::StaleSeq`]) and each lot must
@@ -196,6 +213,16 @@ pub fn apply<V: LedgerView>(
         Record::Redeem(cert) => {
             // The certificate's signatures were verified with the entry's (`Verified<SignedEntry>`).
             check_cert_form(genesis, cert).map_err(RuleError::from)?;
+            let order_time = cert.order.order.time;
+            if !cert_window::appended_in_time(genesis, order_time, e.epoch) {
+                return Err(RuleError::LateCertificate {
+                    order: cert.order.order.id(),
+                    order_epoch: cert_window::order_epoch(genesis, order_time),
+                    last_epoch: cert_window::last_append_epoch(genesis, order_time),
+                    entry_epoch: e.epoch,
+                }
+                .into());
+            }
             Static::Redeem(cert)
         }
         Record::EpochClose(close) => Static::Close(close.epoch),

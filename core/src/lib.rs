@@ -18,7 +18,7 @@
 //! | [`merkle`] | the RFC 6962 tree, its proofs and frontier |
 //! | [`refusal`], [`order`], [`cert`] | refusal codes, an order's form, quorum certificates |
 //! | [`log`] | the chain rules of one log, entry signatures, equivocation proofs |
-//! | [`state`], [`ledger`], [`vote`], [`lot_selection`] | the state, its rules, the vote rule, the wallet's choice of lots |
+//! | [`state`], [`cert_window`], [`ledger`], [`vote`], [`lot_selection`] | the state, how long an order can be certified, its rules, the vote rule, the wallet's choice of lots |
 //! | [`replica`], [`memory`] | the replication driver, the in-memory store |
 //! | [`settlement`], [`checkpoint`], [`audit`], [`wire`] | statements, checkpoints, the offline audit, partner messages |
 //!
@@ -59,6 +59,7 @@
 
 pub mod audit;
 pub mod cert;
+pub mod cert_window;
 pub mod checkpoint;
 pub mod clock;
 pub mod crypto;

@@ -46,11 +46,13 @@ pub enum RefusalCode {
     /// The vote was asked for by a partner other than the order's redeemer, who alone collects its
     /// votes.
     NotRedeemer,
+    /// [`crate::vote::VoteRefusal::OrderTooLate`]: no certificate for the order can apply any more.
+    OrderTooLate,
 }
 
 impl RefusalCode {
     /// Every code, in wire order.
-    pub const ALL: [RefusalCode; 18] = [
+    pub const ALL: [RefusalCode; 19] = [
         RefusalCode::ZeroPoints,
         RefusalCode::NoLots,
         RefusalCode::TooManyLots,
@@ -69,6 +71,7 @@ impl RefusalCode {
         RefusalCode::LotExpired,
         RefusalCode::InsufficientRemaining,
         RefusalCode::NotRedeemer,
+        RefusalCode::OrderTooLate,
     ];
 
     /// The snake_case name.
@@ -92,6 +95,7 @@ impl RefusalCode {
             RefusalCode::LotExpired => "lot_expired",
             RefusalCode::InsufficientRemaining => "insufficient_remaining",
             RefusalCode::NotRedeemer => "not_redeemer",
+            RefusalCode::OrderTooLate => "order_too_late",
         }
     }
 

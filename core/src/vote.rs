@@ -1,11 +1,12 @@
 //! The vote rule (DESIGN.md §4): what a partner checks before it signs a vote for a member's order
 //! ([`check_vote`]), and the stable codes of its refusals ([`RefusalCode`]), which cross the wire.
 
+use crate::cert_window;
 use crate::crypto::SignatureError;
 use crate::genesis::Genesis;
 use crate::hash::Hash;
 use crate::order::{check_order, OrderError};
-use crate::record::{MemberId, Points, SignedOrder, Timestamp};
+use crate::record::{Epoch, MemberId, Points, SignedOrder, Timestamp};
 use crate::refusal::RefusalCode;
 use crate::state::LedgerView;
 
@@ -22,6 +23,25 @@ pub enum VoteDecision {
         /// The order voted for.
         order_id: Hash,
     },
+    /// This partner voted for another order at this `(member, member_seq)` whose certificate can
+    /// no longer apply ([`cert_window::released`]): replace that vote (check-and-set on
+    /// `released`, synced), then sign and answer.
+    Replace {
+        /// The order to vote for.
+        order_id: Hash,
+        /// The order voted for before, released.
+        released: Hash,
+    },
+}
+
+/// The vote a partner already gave at an order's `(member, member_seq)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PriorVote {
+    /// The order voted for.
+    pub order_id: Hash,
+    /// That order's time; `None` for a vote stored before order times were kept with votes, which
+    /// is never released.
+    pub order_time: Option<Timestamp>,
 }
 
 /// Why a partner refuses to vote for an order. Each variant has a stable [`code`](Self::code).
@@ -88,6 +108,20 @@ pub enum VoteRefusal {
         /// The lot.
         lot: Hash,
     },
+    /// Every partner's log has closed the last epoch that could hold this order's certificate:
+    /// it would never apply, so a vote would only lock the member's sequence number.
+    #[error(
+        "order {order} is of epoch {order_epoch}, and every partner has closed epoch {last_epoch}: \
+         no certificate for it can apply any more; sign a new order"
+    )]
+    OrderTooLate {
+        /// The order.
+        order: Hash,
+        /// The epoch of its time.
+        order_epoch: Epoch,
+        /// The last epoch a certificate for it could be appended in.
+        last_epoch: Epoch,
+    },
     /// A lot belongs to another member.
     #[error("lot {lot} belongs to {owner}, not to {member}")]
     LotOfAnotherMember {
@@ -134,6 +168,7 @@ impl VoteRefusal {
             VoteRefusal::LotOfAnotherMember { .. } => RefusalCode::LotOfAnotherMember,
             VoteRefusal::LotExpired { .. } => RefusalCode::LotExpired,
             VoteRefusal::InsufficientRemaining { .. } => RefusalCode::InsufficientRemaining,
+            VoteRefusal::OrderTooLate { .. } => RefusalCode::OrderTooLate,
         }
     }
 }
@@ -151,18 +186,21 @@ pub enum VoteError<E: std::error::Error + 'static> {
 
 /// The vote rule (DESIGN.md §4), evaluated against this partner's ledger `view` and clock `now`.
 ///
-/// `prior_vote` is the order id this partner already voted for at the order's
-/// `(member, member_seq)`, if any: the same id yields [`VoteDecision::Again`] without re-checking the
-/// ledger (the answer to a repeated request must not change once the order is applied), a different
-/// id yields [`VoteRefusal::Conflict`]. Otherwise the order must be well formed, signed by its member,
-/// within the clock skew, at the member's next sequence number, and spend only existing lots of the
-/// member that are unexpired at the order's time and hold enough points.
+/// `prior` is the vote this partner already gave at the order's `(member, member_seq)`, if any: the
+/// same order yields [`VoteDecision::Again`] without re-checking the ledger (the answer to a
+/// repeated request must not change once the order is applied). Another order yields
+/// [`VoteRefusal::Conflict`], unless that order can no longer be certified and this one is of a
+/// later epoch ([`cert_window::released`]): then the rule goes on as for a first vote and ends in
+/// [`VoteDecision::Replace`]. Otherwise the order must be well formed, signed by its member, within
+/// the clock skew, still certifiable ([`VoteRefusal::OrderTooLate`]), at the member's next sequence
+/// number, and spend only existing lots of the member that are unexpired at the order's time and
+/// hold enough points.
 pub fn check_vote<V: LedgerView>(
     genesis: &Genesis,
     view: &V,
     order: &SignedOrder,
     now: Timestamp,
-    prior_vote: Option<&Hash>,
+    prior: Option<&PriorVote>,
 ) -> Result<VoteDecision, VoteError<V::Error>> {
     let o = &order.order;
     check_order(genesis, o).map_err(VoteRefusal::from)?;
@@ -173,24 +211,41 @@ pub fn check_vote<V: LedgerView>(
             source,
         })?;
     let order_id = o.id();
-    match prior_vote {
-        Some(voted) if *voted == order_id => return Ok(VoteDecision::Again { order_id }),
-        Some(voted) => {
-            return Err(VoteRefusal::Conflict {
-                member: o.member,
-                seq: o.member_seq,
-                voted: *voted,
-                order: order_id,
+    let released = match prior {
+        Some(p) if p.order_id == order_id => return Ok(VoteDecision::Again { order_id }),
+        Some(p) => {
+            let free = match p.order_time {
+                Some(t) => {
+                    cert_window::released(genesis, view, t, o.time).map_err(VoteError::Store)?
+                }
+                None => false,
+            };
+            if !free {
+                return Err(VoteRefusal::Conflict {
+                    member: o.member,
+                    seq: o.member_seq,
+                    voted: p.order_id,
+                    order: order_id,
+                }
+                .into());
             }
-            .into())
+            Some(p.order_id)
         }
-        None => {}
-    }
+        None => None,
+    };
     if o.time.abs_diff(now) > genesis.max_clock_skew_secs {
         return Err(VoteRefusal::ClockSkew {
             order_time: o.time,
             now,
             max_skew: genesis.max_clock_skew_secs,
+        }
+        .into());
+    }
+    if cert_window::window_closed(genesis, view, o.time).map_err(VoteError::Store)? {
+        return Err(VoteRefusal::OrderTooLate {
+            order: order_id,
+            order_epoch: cert_window::order_epoch(genesis, o.time),
+            last_epoch: cert_window::last_append_epoch(genesis, o.time),
         }
         .into());
     }
@@ -241,5 +296,8 @@ pub fn check_vote<V: LedgerView>(
             .into());
         }
     }
-    Ok(VoteDecision::New { order_id })
+    Ok(match released {
+        Some(released) => VoteDecision::Replace { order_id, released },
+        None => VoteDecision::New { order_id },
+    })
 }

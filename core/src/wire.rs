@@ -20,15 +20,18 @@ use serde::{de::DeserializeOwned, Deserialize, Serialize};
 
 /// The version of this wire format, in every topic and protocol name. Version 2: refusal codes
 /// are an enum ([`RefusalCode`]) and checkpoint signatures are typed, where version 1 carried a
-/// string and opaque bytes. Nodes of different versions do not talk to each other at all, rather
-/// than misread each other.
-pub const WIRE_VERSION: u32 = 2;
+/// string and opaque bytes. Version 3: the ledger refuses a certificate appended after the epoch
+/// following its order's, and voters may release a sequence number no certificate took
+/// (`crate::cert_window`), with the refusal `order_too_late`; a node of version 2 would apply
+/// certificates this one refuses. Nodes of different versions do not talk to each other at all,
+/// rather than misread each other.
+pub const WIRE_VERSION: u32 = 3;
 
 /// Builds `/coalition/<wire version>/<name>` at compile time (the digit is [`WIRE_VERSION`]; the
 /// `topics_carry_the_wire_version` test keeps them equal).
 macro_rules! versioned {
     ($name:literal) => {
-        concat!("/coalition/2/", $name)
+        concat!("/coalition/3/", $name)
     };
 }
 

@@ -2,13 +2,16 @@
 //! thresholds for n = 1..7 partners.
 
 use coalition_core::cert::*;
+use coalition_core::cert_window::last_append_epoch;
 use coalition_core::crypto::Keypair;
 use coalition_core::genesis::Genesis;
 use coalition_core::hash::Hash;
+use coalition_core::ledger::RuleError;
+use coalition_core::memory::MemoryError;
 use coalition_core::memory::MemoryLedger;
 use coalition_core::order::*;
 use coalition_core::record::*;
-use coalition_core::replica::{IngestOutcome, Ledger};
+use coalition_core::replica::{IngestError, IngestOutcome, Ledger};
 use coalition_core::state::LedgerView;
 use coalition_core::test_util::genesis_for;
 use coalition_core::vote::*;
@@ -68,6 +71,19 @@ impl Setup {
     }
 
     fn append(&mut self, p: usize, record: Record) {
+        let outcome = self.try_append(p, record, NOW - 100);
+        assert!(
+            matches!(outcome, Ok(IngestOutcome::Applied { .. })),
+            "{outcome:?}"
+        );
+    }
+
+    fn try_append(
+        &mut self,
+        p: usize,
+        record: Record,
+        time: Timestamp,
+    ) -> Result<IngestOutcome, IngestError<MemoryError>> {
         let key = &self.partners[p];
         let head = self
             .ledger
@@ -79,14 +95,27 @@ impl Setup {
             seq: head.size,
             prev: head.last,
             epoch: head.open_epoch,
-            time: NOW - 100,
+            time,
             record,
         }
         .sign(key);
-        assert!(matches!(
-            self.ledger.ingest(entry),
-            Ok(IngestOutcome::Applied { .. })
-        ));
+        self.ledger.ingest(entry)
+    }
+
+    /// The logs of `partners` close each of their epochs up to `last`, each at its end.
+    fn close_through(&mut self, partners: std::ops::Range<usize>, last: Epoch) {
+        for p in partners {
+            let id = PartnerId(self.partners[p].public());
+            let open = self.ledger.store().log_head(&id).unwrap().open_epoch;
+            for epoch in open..=last {
+                let time = self.genesis.epoch_end(epoch).max(NOW - 100);
+                let closed = self.try_append(p, Record::EpochClose(EpochClose { epoch }), time);
+                assert!(
+                    matches!(closed, Ok(IngestOutcome::Applied { .. })),
+                    "{closed:?}"
+                );
+            }
+        }
     }
 
     fn issue(&mut self, member: MemberId, points: Points, expires_at: Timestamp) -> Hash {
@@ -125,7 +154,19 @@ impl Setup {
         now: Timestamp,
         prior: Option<&Hash>,
     ) -> Result<VoteDecision, String> {
-        check_vote(&self.genesis, self.ledger.store(), order, now, prior).map_err(|e| match e {
+        // A prior vote here is for an order of NOW's epoch.
+        let prior = prior.map(|&order_id| PriorVote {
+            order_id,
+            order_time: Some(NOW),
+        });
+        check_vote(
+            &self.genesis,
+            self.ledger.store(),
+            order,
+            now,
+            prior.as_ref(),
+        )
+        .map_err(|e| match e {
             VoteError::Refused(r) => {
                 assert!(!r.to_string().is_empty());
                 r.code().to_string()
@@ -358,7 +399,11 @@ fn a_conflicting_order_at_the_same_seq_is_refused() {
     let second = s.order(8).sign(&s.alice);
     assert_eq!(first.order.member_seq, second.order.member_seq);
     let voted = first.order.id();
-    let refused = check_vote(&s.genesis, s.ledger.store(), &second, NOW, Some(&voted));
+    let prior = PriorVote {
+        order_id: voted,
+        order_time: Some(first.order.time),
+    };
+    let refused = check_vote(&s.genesis, s.ledger.store(), &second, NOW, Some(&prior));
     match refused {
         Err(VoteError::Refused(VoteRefusal::Conflict {
             voted: v,
@@ -433,5 +478,82 @@ fn quorum_thresholds_for_one_to_seven_partners() {
         }
         let built = builder.finish().unwrap().into_inner();
         assert_eq!(built, cert(n), "the builder's certificate is canonical");
+    }
+}
+
+/// A sequence number split between two orders, neither certified, is free again once every log
+/// has closed the epoch after the voted order's: then no certificate for it can apply, and a voter
+/// may vote for a new order of a later epoch. Never for one of the same epoch, and never before.
+#[test]
+fn a_seq_no_certificate_took_is_released_once_its_window_closes() {
+    let mut s = Setup::new();
+    let epoch_secs = s.genesis.epoch_secs;
+    let voted = s.order(7).sign(&s.alice);
+    let later_time = NOW + 2 * epoch_secs;
+    let mut later = s.order(8);
+    later.time = later_time;
+    let later = later.sign(&s.alice);
+    let mut same_epoch = s.order(9);
+    same_epoch.time = NOW + 1;
+    let same_epoch = same_epoch.sign(&s.alice);
+    let prior = PriorVote {
+        order_id: voted.order.id(),
+        order_time: Some(voted.order.time),
+    };
+    let vote = |s: &Setup, order: &SignedOrder, prior: Option<&PriorVote>| {
+        check_vote(&s.genesis, s.ledger.store(), order, order.order.time, prior).map_err(
+            |e| match e {
+                VoteError::Refused(r) => r.code().to_string(),
+                VoteError::Store(e) => panic!("store error {e}"),
+            },
+        )
+    };
+    let last = last_append_epoch(&s.genesis, voted.order.time);
+    assert_eq!(last, s.genesis.epoch_at(NOW) + 1);
+
+    // Every log but one has closed the window: still locked.
+    s.close_through(0..3, last);
+    assert_eq!(vote(&s, &later, Some(&prior)), Err("conflict".into()));
+
+    s.close_through(3..4, last);
+    assert_eq!(
+        vote(&s, &later, Some(&prior)),
+        Ok(VoteDecision::Replace {
+            order_id: later.order.id(),
+            released: voted.order.id()
+        })
+    );
+    // One vote per epoch: an order of the voted order's own epoch stays refused.
+    assert_eq!(vote(&s, &same_epoch, Some(&prior)), Err("conflict".into()));
+    // A vote stored without its order's time is never released.
+    let untimed = PriorVote {
+        order_time: None,
+        ..prior
+    };
+    assert_eq!(vote(&s, &later, Some(&untimed)), Err("conflict".into()));
+    // The released order itself gets no fresh vote: no certificate for it can apply.
+    assert_eq!(vote(&s, &voted, None), Err("order_too_late".into()));
+
+    // And the ledger refuses its certificate from a log past the window.
+    let mut builder = CertBuilder::new(&s.genesis, voted.clone()).unwrap();
+    for k in &s.partners {
+        builder.add(&Vote::sign(builder.order_id(), k)).unwrap();
+    }
+    let cert = builder.finish().unwrap().into_inner();
+    let time = s.genesis.epoch_end(last);
+    match s.try_append(1, Record::Redeem(cert), time) {
+        Err(IngestError::Rule { source, .. }) => match *source {
+            RuleError::LateCertificate {
+                order,
+                order_epoch,
+                last_epoch,
+                entry_epoch,
+            } => assert_eq!(
+                (order, order_epoch, last_epoch, entry_epoch),
+                (voted.order.id(), last - 1, last, last + 1)
+            ),
+            other => panic!("expected a late certificate, got {other}"),
+        },
+        other => panic!("expected a late certificate, got {other:?}"),
     }
 }

@@ -45,6 +45,21 @@ pub enum NodeError {
         /// Votes needed.
         needed: usize,
     },
+    /// The order can no longer be certified here: this partner's log has closed the last epoch its
+    /// certificate could be appended in (docs/protocol.md, "Releasing a sequence number"). Final.
+    #[error(
+        "order {order} is of epoch {order_epoch}; its certificate had to be appended by the end of \
+         epoch {last_epoch}, which this partner has closed. Sign a new order: the member's sequence \
+         number is free again once every partner has closed epoch {last_epoch}"
+    )]
+    OrderTooLate {
+        /// The order.
+        order: Hash,
+        /// The epoch of its time.
+        order_epoch: Epoch,
+        /// The last epoch its certificate could be appended in.
+        last_epoch: Epoch,
+    },
     /// Too few partners voted in time.
     #[error("no quorum: {got} of {needed} votes ({})", join(failures))]
     NoQuorum {
@@ -164,6 +179,7 @@ impl NodeError {
             NodeError::OrderRefused(CertError::MemberSignature { .. }) => "bad_member_signature",
             NodeError::OrderRefused(_) => "malformed",
             NodeError::NoQuorum { .. } => "no_quorum",
+            NodeError::OrderTooLate { .. } => RefusalCode::OrderTooLate.as_str(),
             _ => "other",
         }
     }

@@ -563,7 +563,9 @@ fn every_column_round_trips_and_survives_reopen() {
     let o2 = order(&net, 2, 1, 6);
     let vote = Vote::sign(o1.order.id(), &net.partners[0]);
     assert_eq!(
-        store.put_vote_synced(&net.member(2), 0, &vote).unwrap(),
+        store
+            .put_vote_synced(&net.member(2), 0, &vote, 7, None)
+            .unwrap(),
         vote
     );
     store.put_inflight(&o1).unwrap();
@@ -702,26 +704,41 @@ fn vote_is_check_and_set() {
     let a = Vote::sign(order(&net, 0, 0, 5).order.id(), &net.partners[0]);
     let b = Vote::sign(order(&net, 0, 0, 6).order.id(), &net.partners[0]);
 
-    assert_eq!(store.put_vote_synced(&member, 0, &a).unwrap(), a);
+    assert_eq!(store.put_vote_synced(&member, 0, &a, 10, None).unwrap(), a);
     assert_eq!(
-        store.put_vote_synced(&member, 0, &a).unwrap(),
+        store.put_vote_synced(&member, 0, &a, 10, None).unwrap(),
         a,
         "asked again: the same vote"
     );
-    match store.put_vote_synced(&member, 0, &b) {
-        Err(StoreError::VoteConflict {
-            member: m,
-            seq: 0,
-            existing,
-            requested,
-        }) => {
-            assert_eq!((m, existing, requested), (member, a.order_id, b.order_id));
+    assert_eq!(store.vote_time(&member, 0).unwrap(), Some(10));
+    // Releasing an order that is not the one voted for replaces nothing.
+    let c = Vote::sign(order(&net, 0, 0, 7).order.id(), &net.partners[0]);
+    for released in [None, Some(&c.order_id)] {
+        match store.put_vote_synced(&member, 0, &b, 20, released) {
+            Err(StoreError::VoteConflict {
+                member: m,
+                seq: 0,
+                existing,
+                requested,
+            }) => {
+                assert_eq!((m, existing, requested), (member, a.order_id, b.order_id));
+            }
+            other => panic!("expected a vote conflict, got {other:?}"),
         }
-        other => panic!("expected a vote conflict, got {other:?}"),
     }
-    assert_eq!(store.vote(&member, 0).unwrap(), Some(a));
+    assert_eq!(store.vote(&member, 0).unwrap(), Some(a.clone()));
+    assert_eq!(store.vote_time(&member, 0).unwrap(), Some(10));
     // Another seq is another question.
-    assert_eq!(store.put_vote_synced(&member, 1, &b).unwrap(), b);
+    assert_eq!(store.put_vote_synced(&member, 1, &b, 20, None).unwrap(), b);
+    // Released by the vote rule: the vote and its order's time are replaced together.
+    assert_eq!(
+        store
+            .put_vote_synced(&member, 0, &c, 30, Some(&a.order_id))
+            .unwrap(),
+        c
+    );
+    assert_eq!(store.vote(&member, 0).unwrap(), Some(c));
+    assert_eq!(store.vote_time(&member, 0).unwrap(), Some(30));
     // Racing voters cannot exist: the one `StoreWriter` writes through `&mut self`, so votes are
     // serialised by the types (the node's writer thread owns it).
 }

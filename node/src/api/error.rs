@@ -79,6 +79,7 @@ impl From<NodeError> for ApiError {
             }
             NodeError::OrderRefused(_) => (S::UNPROCESSABLE_ENTITY, "malformed"),
             NodeError::RefusedBy { code, .. } => (S::UNPROCESSABLE_ENTITY, code.as_str()),
+            NodeError::OrderTooLate { .. } => (S::UNPROCESSABLE_ENTITY, "order_too_late"),
             NodeError::NoQuorum { .. } => (S::SERVICE_UNAVAILABLE, "no_quorum"),
             NodeError::ReferenceReused { .. } => (S::CONFLICT, "reference_reused"),
             NodeError::Rejoining => (S::SERVICE_UNAVAILABLE, "rejoining"),

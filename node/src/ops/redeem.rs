@@ -6,11 +6,15 @@
 use crate::error::{InvalidRequest, MissReason, NodeError, NodeResult, VoteMiss};
 use crate::node::Node;
 use crate::p2p::{Refusal, Request, Response};
-use crate::writer::VoteFailure;
+use crate::writer::{AppendError, VoteFailure};
 use coalition_client::types::{EntryRef, RedeemResponse};
 use coalition_core::cert::CertBuilder;
+use coalition_core::cert_window;
 use coalition_core::hash::Hash;
+use coalition_core::ledger::RuleError;
 use coalition_core::record::{PartnerId, Record, SignedOrder, Vote};
+use coalition_core::replica::IngestError;
+use coalition_core::state::LedgerView;
 use futures::stream::{FuturesUnordered, StreamExt};
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
@@ -67,6 +71,8 @@ impl Redeemer {
         if !node.writer().is_open() {
             return Err(NodeError::Rejoining);
         }
+        // Nor gather votes for a certificate our log could no longer take.
+        self.check_window(&order).await?;
         let order_id = order.order.id();
         let Some(_active) = Active::enter(self, order_id) else {
             return Err(NodeError::Busy { order: order_id });
@@ -108,9 +114,13 @@ impl Redeemer {
             return Ok(None);
         }
         let genesis = self.node.genesis().clone();
-        let attempt = match CertBuilder::new(&genesis, order) {
-            Ok(builder) => self.complete(builder).await,
-            Err(e) => Err(NodeError::OrderRefused(e)),
+        let attempt = match (
+            self.check_window(&order).await,
+            CertBuilder::new(&genesis, order),
+        ) {
+            (Err(e), _) => Err(e),
+            (Ok(()), Ok(builder)) => self.complete(builder).await,
+            (Ok(()), Err(e)) => Err(NodeError::OrderRefused(e)),
         };
         match attempt {
             Ok(done) => {
@@ -209,11 +219,13 @@ impl Redeemer {
         let cert = verified.inner().clone();
         let order_id = cert.order.order.id();
         let points = cert.order.order.points;
-        let entry = node
-            .writer()
-            .append_certificate(verified)
-            .await
-            .map_err(NodeError::NotAppended)?;
+        let entry =
+            node.writer().append_certificate(verified).await.map_err(
+                |e| match late_certificate(&e) {
+                    Some(late) => late,
+                    None => NodeError::NotAppended(e),
+                },
+            )?;
         node.gossip_entry(entry.clone());
         tracing::info!(order = %order_id.short(), points, votes = got, "redemption certified");
         Ok(RedeemResponse {
@@ -243,6 +255,27 @@ impl Redeemer {
                 tracing::warn!(order = %id.short(), error = %e, "cannot keep the votes gathered for an order");
             }
         });
+    }
+
+    /// [`NodeError::OrderTooLate`] once our log has closed the last epoch that could hold the
+    /// order's certificate (`coalition_core::cert_window`).
+    async fn check_window(&self, order: &SignedOrder) -> NodeResult<()> {
+        let genesis = self.node.genesis();
+        let time = order.order.time;
+        let last_epoch = cert_window::last_append_epoch(genesis, time);
+        let me = self.node.me();
+        let head = self
+            .node
+            .blocking(move |s| LedgerView::log_head(s, &me))
+            .await?;
+        if head.open_epoch <= last_epoch {
+            return Ok(());
+        }
+        Err(NodeError::OrderTooLate {
+            order: order.order.id(),
+            order_epoch: cert_window::order_epoch(genesis, time),
+            last_epoch,
+        })
     }
 
     /// The receipt of an order whose certificate is already in our log.
@@ -306,6 +339,30 @@ async fn ask(
         }
         tokio::time::sleep(backoff).await;
         backoff = (backoff * 2).min(Duration::from_millis(500));
+    }
+}
+
+/// The append failed because our log closed the certificate's last epoch while votes were being
+/// gathered: as final as a refusal.
+fn late_certificate(e: &AppendError) -> Option<NodeError> {
+    let AppendError::Rejected(rejected) = e else {
+        return None;
+    };
+    match rejected.as_ref() {
+        IngestError::Rule { source, .. } => match source.as_ref() {
+            RuleError::LateCertificate {
+                order,
+                order_epoch,
+                last_epoch,
+                ..
+            } => Some(NodeError::OrderTooLate {
+                order: *order,
+                order_epoch: *order_epoch,
+                last_epoch: *last_epoch,
+            }),
+            _ => None,
+        },
+        _ => None,
     }
 }
 

@@ -32,7 +32,7 @@ pub struct Behaviour {
     /// (strict validation), bounded in size, and validated by the swarm task before being forwarded:
     /// a message that does not decode is rejected, which lowers the sender's peer score.
     pub gossip: gossipsub::Behaviour,
-    /// Point-to-point questions (log ranges, votes, heads) on `/coalition/2/rpc` with our framed
+    /// Point-to-point questions (log ranges, votes, heads) on `/coalition/3/rpc` with our framed
     /// canonical codec.
     pub rpc: request_response::Behaviour<RpcCodec>,
     /// Exchanges listen addresses and the coalition (genesis hash) with each partner: a connection is

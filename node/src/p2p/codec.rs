@@ -20,7 +20,7 @@ use libp2p::StreamProtocol;
 use std::io;
 
 /// The request-response protocol name.
-pub const RPC_PROTOCOL: StreamProtocol = StreamProtocol::new("/coalition/2/rpc");
+pub const RPC_PROTOCOL: StreamProtocol = StreamProtocol::new("/coalition/3/rpc");
 
 /// Largest frame body accepted or sent: the canonical encoding's own limit, since nothing larger
 /// could decode anyway.

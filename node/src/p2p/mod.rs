@@ -33,7 +33,7 @@
 //!   allow list (closing connections, refusing new ones) and stops redialling until healed. Healing
 //!   re-allows every partner except those still banned.
 //!
-//! Topics are in [`topics`]; the request-response protocol is `/coalition/2/rpc` ([`codec`]).
+//! Topics are in [`topics`]; the request-response protocol is `/coalition/3/rpc` ([`codec`]).
 
 pub mod behaviour;
 pub mod codec;

@@ -33,9 +33,9 @@ mod tests {
 
     #[test]
     fn names_are_versioned_and_round_trip() {
-        assert_eq!(ENTRIES, "/coalition/2/entries");
-        assert_eq!(HEADS, "/coalition/2/heads");
-        assert_eq!(CHECKPOINTS, "/coalition/2/checkpoints");
+        assert_eq!(ENTRIES, "/coalition/3/entries");
+        assert_eq!(HEADS, "/coalition/3/heads");
+        assert_eq!(CHECKPOINTS, "/coalition/3/checkpoints");
         for t in Topic::ALL {
             assert_eq!(from_hash(&t.hash()), Some(t));
         }

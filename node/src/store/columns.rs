@@ -34,7 +34,8 @@ pub enum Column {
     /// is the same for every partner closing an epoch; `closes` finds them.
     Records,
     /// `member ‖ member_seq be` → `Vote`: the vote this node gave for that spend. Written synced
-    /// before the vote is sent, and never replaced by a vote for another order.
+    /// before the vote is sent, and replaced by a vote for another order only once no certificate
+    /// for the first can apply (`coalition_core::cert_window::released`).
     Votes,
     /// `order id` → `SignedOrder`: a redemption this node is collecting votes for, so it survives a
     /// restart.
@@ -63,11 +64,16 @@ pub enum Column {
     /// unsynced: it is a second copy, the voter's synced one is the first. Added like
     /// `references`, without a version bump.
     HeldVotes,
+    /// `member ‖ member_seq be` → `u64`: the time of the order this node's vote in `votes` is for,
+    /// written in the vote's batch, so the vote can be released once that order can no longer be
+    /// certified. Added like `references`; a vote from before it has no time and is never
+    /// released.
+    VoteTimes,
 }
 
 impl Column {
     /// Every column, in a fixed order.
-    pub const ALL: [Column; 18] = [
+    pub const ALL: [Column; 19] = [
         Column::Entries,
         Column::Leaves,
         Column::Heads,
@@ -86,6 +92,7 @@ impl Column {
         Column::Meta,
         Column::References,
         Column::HeldVotes,
+        Column::VoteTimes,
     ];
 
     /// The column family's name on disk. Stable: never change one.
@@ -109,6 +116,7 @@ impl Column {
             Column::Meta => "meta",
             Column::References => "references",
             Column::HeldVotes => "held_votes",
+            Column::VoteTimes => "vote_times",
         }
     }
 
@@ -122,7 +130,12 @@ impl Column {
     pub(crate) const fn point_lookups(self) -> bool {
         matches!(
             self,
-            Column::Lots | Column::Members | Column::Records | Column::Votes | Column::Heads
+            Column::Lots
+                | Column::Members
+                | Column::Records
+                | Column::Votes
+                | Column::VoteTimes
+                | Column::Heads
         )
     }
 
@@ -138,6 +151,7 @@ impl Column {
                 | Column::History
                 | Column::Records
                 | Column::Votes
+                | Column::VoteTimes
         )
     }
 }

@@ -6,7 +6,9 @@ use super::{decode, history_item, keys, HistoryItem, RecordLocation, Store};
 use coalition_core::checkpoint::{Checkpoint, CheckpointSig};
 use coalition_core::hash::Hash;
 use coalition_core::log::{Equivocation, LogClose, LogHead};
-use coalition_core::record::{Epoch, MemberId, PartnerId, SignedEntry, SignedOrder, Vote};
+use coalition_core::record::{
+    Epoch, MemberId, PartnerId, SignedEntry, SignedOrder, Timestamp, Vote,
+};
 use coalition_core::settlement::SettlementStatement;
 use coalition_core::state::Lot;
 use coalition_core::wire::HeldVote;
@@ -154,6 +156,12 @@ impl Store {
     /// The vote this node gave for `member`'s spend number `seq`, if any.
     pub fn vote(&self, member: &MemberId, seq: u64) -> StoreResult<Option<Vote>> {
         self.get(Column::Votes, &keys::member_seq(member, seq))
+    }
+
+    /// The time of the order this node voted for at `member`'s spend number `seq`, if it is known
+    /// (a vote stored before order times were kept has none).
+    pub fn vote_time(&self, member: &MemberId, seq: u64) -> StoreResult<Option<Timestamp>> {
+        self.get(Column::VoteTimes, &keys::member_seq(member, seq))
     }
 
     /// Up to `limit` votes of `voter` this node holds for orders it has not certified. A scan of

@@ -13,7 +13,7 @@ use coalition_core::checkpoint::{Checkpoint, CheckpointSig};
 use coalition_core::encoding;
 use coalition_core::hash::Hash;
 use coalition_core::log::Equivocation;
-use coalition_core::record::{MemberId, PartnerId, SignedOrder, Vote};
+use coalition_core::record::{MemberId, PartnerId, SignedOrder, Timestamp, Vote};
 use coalition_core::settlement::SettlementStatement;
 use coalition_core::wire::HeldVote;
 use rocksdb::{WriteBatch, WriteOptions};
@@ -111,31 +111,39 @@ impl StoreWriter {
         Ok(())
     }
 
-    /// Records this node's vote for `member`'s spend number `seq`, synced, before it is sent.
+    /// Records this node's vote for `member`'s spend number `seq`, for an order timed at
+    /// `order_time`, synced, before it is sent.
     ///
     /// Check-and-set: if a vote for the same order is already stored, that vote is returned and
     /// nothing is written (asked again, the node answers the same vote); if a vote for a different
-    /// order is stored, [`StoreError::VoteConflict`]. Returns the vote now on disk.
+    /// order is stored, it is replaced only if it is the vote for `released` (an order the vote
+    /// rule found can no longer be certified), and otherwise [`StoreError::VoteConflict`]. Returns
+    /// the vote now on disk.
     pub fn put_vote_synced(
         &mut self,
         member: &MemberId,
         seq: u64,
         vote: &Vote,
+        order_time: Timestamp,
+        released: Option<&Hash>,
     ) -> StoreResult<Vote> {
         let key = keys::member_seq(member, seq);
         if let Some(existing) = self.get::<Vote>(Column::Votes, &key)? {
             if existing.order_id == vote.order_id {
                 return Ok(existing);
             }
-            return Err(StoreError::VoteConflict {
-                member: *member,
-                seq,
-                existing: existing.order_id,
-                requested: vote.order_id,
-            });
+            if released != Some(&existing.order_id) {
+                return Err(StoreError::VoteConflict {
+                    member: *member,
+                    seq,
+                    existing: existing.order_id,
+                    requested: vote.order_id,
+                });
+            }
         }
         let mut batch = self.batch();
         batch.put(Column::Votes, &key, vote)?;
+        batch.put(Column::VoteTimes, &key, &order_time)?;
         self.write(batch, true, || {
             format!("the vote for member {member} seq {seq}")
         })?;

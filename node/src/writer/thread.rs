@@ -5,6 +5,7 @@ use super::{
     WriterError, MAX_GROUP,
 };
 use crate::store::{StoreError, StoreWriter};
+use coalition_core::cert_window::order_epoch;
 use coalition_core::clock::SharedClock;
 use coalition_core::crypto::Keypair;
 use coalition_core::genesis::Genesis;
@@ -15,7 +16,7 @@ use coalition_core::record::{
 use coalition_core::replica::{IngestError, IngestOutcome, Ledger};
 use coalition_core::state::LedgerView;
 use coalition_core::verified::Verified;
-use coalition_core::vote::{check_vote, VoteDecision, VoteError};
+use coalition_core::vote::{check_vote, PriorVote, VoteDecision, VoteError};
 use coalition_core::wire::HeldVote;
 use std::sync::{Arc, OnceLock};
 use tokio::sync::{mpsc, oneshot};
@@ -336,16 +337,39 @@ impl Thread {
                 continue;
             }
             let (member, seq) = (order.order.member, order.order.member_seq);
+            let time = order.order.time;
+            let epoch = order_epoch(&self.genesis, time);
             let store = self.ledger.store_mut();
             match store.vote(&member, seq)? {
                 Some(ours) if ours.order_id == vote.order_id => done.held += 1,
                 Some(ours) => {
-                    tracing::error!(%member, seq, kept = %ours.order_id.short(), other = %vote.order_id.short(),
-                        "this node signed votes for two orders at one spend (its store had lost the first)");
-                    done.conflicting += 1;
+                    // We vote for a second order at one spend only once the first can no longer be
+                    // certified, and only for an order of a later epoch: the later of the two is
+                    // our vote, and holding it proves we released the earlier.
+                    let ours_epoch = store
+                        .vote_time(&member, seq)?
+                        .map(|t| order_epoch(&self.genesis, t));
+                    match ours_epoch {
+                        Some(e) if e > epoch => done.held += 1,
+                        Some(e) if e < epoch => {
+                            store.put_vote_synced(
+                                &member,
+                                seq,
+                                &vote,
+                                time,
+                                Some(&ours.order_id),
+                            )?;
+                            done.restored += 1;
+                        }
+                        _ => {
+                            tracing::error!(%member, seq, kept = %ours.order_id.short(), other = %vote.order_id.short(),
+                                "this node signed votes for two orders at one spend (its store had lost the first)");
+                            done.conflicting += 1;
+                        }
+                    }
                 }
                 None => {
-                    store.put_vote_synced(&member, seq, &vote)?;
+                    store.put_vote_synced(&member, seq, &vote, time, None)?;
                     done.restored += 1;
                 }
             }
@@ -356,27 +380,39 @@ impl Thread {
     fn vote(&mut self, order: SignedOrder, now: Timestamp) -> Result<Vote, VoteFailure> {
         let (member, seq) = (order.order.member, order.order.member_seq);
         let store = self.ledger.store_mut();
-        let prior = store.vote(&member, seq).map_err(WriterError::from)?;
-        let prior_id = prior.as_ref().map(|v| v.order_id);
-        match (
-            check_vote(&self.genesis, &**store, &order, now, prior_id.as_ref()),
-            prior,
+        let stored = store.vote(&member, seq).map_err(WriterError::from)?;
+        let prior = match &stored {
+            Some(v) => Some(PriorVote {
+                order_id: v.order_id,
+                order_time: store.vote_time(&member, seq).map_err(WriterError::from)?,
+            }),
+            None => None,
+        };
+        let (order_id, released) = match (
+            check_vote(&self.genesis, &**store, &order, now, prior.as_ref()),
+            stored,
         ) {
-            (Ok(VoteDecision::Again { .. }), Some(v)) => Ok(v),
-            (Ok(VoteDecision::Again { .. }), None) => Err(WriterError::Invariant {
-                what: "the vote rule said 'again' without a stored vote",
+            (Ok(VoteDecision::Again { .. }), Some(v)) => return Ok(v),
+            (Ok(VoteDecision::Again { .. }), None) => {
+                return Err(WriterError::Invariant {
+                    what: "the vote rule said 'again' without a stored vote",
+                }
+                .into())
             }
-            .into()),
-            (Ok(VoteDecision::New { order_id }), _) => {
-                let v = Vote::sign(order_id, &self.keypair);
-                // Durable before it leaves this node (the reply waits for the group's sync): a
-                // restart must never let us vote twice.
-                Ok(store
-                    .put_vote_synced(&member, seq, &v)
-                    .map_err(WriterError::from)?)
+            (Ok(VoteDecision::New { order_id }), _) => (order_id, None),
+            (Ok(VoteDecision::Replace { order_id, released }), _) => {
+                tracing::info!(%member, seq, released = %released.short(), order = %order_id.short(),
+                    "voting for a new order at a spend whose earlier order can no longer be certified");
+                (order_id, Some(released))
             }
-            (Err(VoteError::Refused(r)), _) => Err(VoteFailure::Refused(r)),
-            (Err(VoteError::Store(e)), _) => Err(WriterError::from(e).into()),
-        }
+            (Err(VoteError::Refused(r)), _) => return Err(VoteFailure::Refused(r)),
+            (Err(VoteError::Store(e)), _) => return Err(WriterError::from(e).into()),
+        };
+        let v = Vote::sign(order_id, &self.keypair);
+        // Durable before it leaves this node (the reply waits for the group's sync): a restart
+        // must never let us vote twice.
+        Ok(store
+            .put_vote_synced(&member, seq, &v, order.order.time, released.as_ref())
+            .map_err(WriterError::from)?)
     }
 }

@@ -4,7 +4,9 @@
 //! appends certificates with too few, foreign, duplicate or replayed votes or a forged member signature, serves
 //! an entry for an epoch that is already sealed, withholds its votes and checkpoint signatures, and
 //! finally equivocates. Each misdeed is refused with its reason (equivocation is kept as a fraud
-//! proof) and the honest nodes keep serving, sealing and passing the audit.
+//! proof) and the honest nodes keep serving, sealing and passing the audit. A second scenario has it
+//! gather a quorum for a member's order and sit on the certificate: the member is frozen only until
+//! the order's window closes, and the certificate appended late is refused.
 //! (Malformed and oversize frames, and keys outside the genesis, are covered in node/tests/p2p.rs.)
 
 use crate::EPOCH_SECS;
@@ -575,5 +577,124 @@ fn misdeeds(c: &mut Cluster) -> Result<()> {
         }
     }
     assert_eq!(balance_everywhere(c, &m)?, before);
+    Ok(())
+}
+
+/// A redeemer that gathers a quorum and never appends the certificate freezes the member's
+/// sequence number only until every partner has closed the epoch after the order's: from then on
+/// the honest partners vote for a new order at that number, and the withheld certificate, appended
+/// late, is refused everywhere (docs/protocol.md, "Releasing a sequence number").
+#[test]
+fn a_certificate_the_redeemer_sits_on_freezes_the_member_only_until_its_window_closes() -> Result<()>
+{
+    let mut c = Cluster::init(4, EPOCH_SECS)?;
+    logged(&mut c, sit_on_a_certificate)
+}
+
+fn sit_on_a_certificate(c: &mut Cluster) -> Result<()> {
+    for i in 0..BYZ {
+        c.spawn(i)?;
+    }
+    let genesis: Genesis = serde_json::from_str(&std::fs::read_to_string(&c.genesis_path)?)?;
+    let partners: Vec<PartnerId> = genesis.partners.iter().map(|p| p.id).collect();
+    let byz = start_byzantine(c, genesis.clone())?;
+    for i in 0..BYZ {
+        c.wait_ready(i)?;
+    }
+    let member = Keypair::generate();
+    let m = MemberId(member.public());
+    let lot = c
+        .client(0)
+        .issue(&IssueRequest {
+            member: m,
+            points: 100,
+            reference: None,
+            expires_in_secs: Some(3600),
+        })?
+        .lot;
+    wait_for("the issue to replicate", Duration::from_secs(20), || {
+        Ok(balance_everywhere(c, &m)?
+            .iter()
+            .all(|b| *b == 100)
+            .then_some(()))
+    })?;
+    let order = |redeemer: PartnerId, points: u64| {
+        RedeemOrder {
+            member: m,
+            member_seq: 0,
+            redeemer,
+            points,
+            lots: vec![LotSpend { lot, points }],
+            time: SystemClock.now(),
+        }
+        .sign(&member)
+    };
+
+    // The dishonest partner gathers every honest vote for its order, and keeps the certificate.
+    let withheld = order(partners[BYZ], 30);
+    let mut voters = Vec::new();
+    for &p in &partners[..BYZ] {
+        let request = Request::Vote {
+            order: withheld.clone(),
+        };
+        match byz.rt.block_on(byz.net.request(p, request))? {
+            Response::Vote(Ok(v)) => voters.push(v),
+            other => bail!("partner {} did not vote: {other:?}", p.short()),
+        }
+    }
+    if voters.len() != BYZ {
+        bail!("{} votes, expected {BYZ}", voters.len());
+    }
+
+    // The member, at an honest shop meanwhile: every honest partner has voted at this number.
+    let blocked = c.client(0).redeem(&order_token(&order(partners[0], 20)));
+    match blocked {
+        Err(e) if coalition_tests::is_code(&e, "conflict") => {}
+        other => bail!("expected a conflict while the certificate is withheld, got {other:?}"),
+    }
+
+    // Every partner, the dishonest one included, closes the epoch after the order's.
+    let window = coalition_core::cert_window::last_append_epoch(&genesis, withheld.order.time);
+    for i in 0..BYZ {
+        c.wait_sealed(i, window, Duration::from_secs(30))?;
+    }
+    let receipt = c
+        .client(0)
+        .redeem(&order_token(&order(partners[0], 20)))
+        .context("a new order once the withheld one can no longer be certified")?;
+    if receipt.cert.order.order.member_seq != 0 {
+        bail!(
+            "the new order is at seq {}",
+            receipt.cert.order.order.member_seq
+        );
+    }
+    wait_for(
+        "the new redemption everywhere",
+        Duration::from_secs(20),
+        || {
+            Ok(balance_everywhere(c, &m)?
+                .iter()
+                .all(|b| *b == 80)
+                .then_some(()))
+        },
+    )?;
+
+    // The certificate, appended now, is too late for every honest node, and changes nothing.
+    byz.hold_closes(true);
+    let marks = log_marks(c)?;
+    let late = cert(
+        withheld,
+        &(0..BYZ)
+            .map(|i| key_of(c, i))
+            .collect::<Result<Vec<_>>>()?
+            .iter()
+            .collect::<Vec<_>>(),
+    );
+    byz.append(Record::Redeem(late))?;
+    expect_refused(c, &marks, "later than epoch")?;
+    let balances = balance_everywhere(c, &m)?;
+    if balances.iter().any(|b| *b != 80) {
+        bail!("the late certificate moved points: {balances:?}");
+    }
     Ok(())
 }

@@ -8,6 +8,8 @@
 //! - [`node_start`]: settings, a genesis, a p2p port, a key live in another node or a write-ahead
 //!   log a node refuses to start on;
 //! - [`redemption`]: quorum-certified redemptions, double-spend races, refusals, quorum loss;
+//! - [`release`]: a member's sequence number split between two orders is free again once their
+//!   epochs close;
 //! - [`rejoin`]: a node started on an old copy of its store gets its own log and votes back from
 //!   partners before it signs anything;
 //! - [`replication`]: log replication, a killed node, outsiders' keys;
@@ -26,6 +28,7 @@ mod http_limits;
 mod node_start;
 mod redemption;
 mod rejoin;
+mod release;
 mod replication;
 mod settlement;
 

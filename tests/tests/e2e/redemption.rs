@@ -105,7 +105,7 @@ fn balances(c: &Cluster, nodes: &[usize], member: &MemberId) -> Result<Vec<Balan
 
 /// Waits until every node in `nodes` reports `available` points and `next_seq` for `member`, with
 /// identical lots; returns the balance.
-fn wait_balance_everywhere(
+pub(crate) fn wait_balance_everywhere(
     c: &Cluster,
     nodes: &[usize],
     member: &MemberId,
