@@ -424,7 +424,21 @@ fn redeem(ctx: &Context, path: &Path, points: Points, wait: Duration) -> Result<
         );
         let fresh = sign_order(&client, &key, points, redeemer, None)?;
         pending::write(&keep, &fresh)?;
-        result = pending::submit_until_certified(&client, &fresh, wait);
+        // Voters that have not yet seen the old window sealed still answer `conflict`; the
+        // fresh order is safe to send again meanwhile.
+        let deadline = std::time::Instant::now() + wait;
+        loop {
+            result = pending::submit_until_certified(&client, &fresh, wait);
+            let conflict = matches!(&result, Err(coalition_client::ClientError::Api { code, .. }) if code == "conflict");
+            if !conflict || std::time::Instant::now() + Duration::from_secs(1) > deadline {
+                break;
+            }
+            eprintln!(
+                "Partners have not all released sequence {} yet; submitting the new order again.",
+                fresh.order.member_seq
+            );
+            std::thread::sleep(Duration::from_secs(1));
+        }
     }
     match result {
         Ok(receipt) => {

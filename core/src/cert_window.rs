@@ -2,11 +2,13 @@
 //! certificate took is free again (docs/protocol.md, "Releasing a sequence number").
 //!
 //! A member's order lives in the epoch of its own time, [`order_epoch`]. Its certificate applies
-//! only from a redeemer log still in that epoch or the next ([`appended_in_time`], a ledger rule).
-//! Once every partner's log has closed that next epoch here ([`window_closed`]), no log can take
-//! the certificate any more: the position of every later entry is in a later epoch, and what came
-//! before each close is fixed by the close. A voter that sees this may then vote for a new order
-//! at the same `(member, seq)`, provided the new order's epoch is later than the old one's
+//! only from a redeemer log no later than [`last_append_epoch`]: the epoch after the one its time
+//! plus the allowed clock skew falls in ([`appended_in_time`], a ledger rule), so every order a
+//! voter accepts has at least the rest of the current epoch and the whole next one. Once every
+//! partner's log has closed that epoch here ([`window_closed`]), no log can take the certificate
+//! any more, and a voter refuses to vote for the order. Once the epoch is also *sealed* here (a
+//! quorum signed the checkpoint that fixes every log up to its close), a voter may vote for a new
+//! order at the same `(member, seq)`, provided the new order's epoch is later than the old one's
 //! ([`released`]), so that within one epoch an honest voter still votes for one order only.
 
 use crate::genesis::Genesis;
@@ -22,9 +24,12 @@ pub fn order_epoch(genesis: &Genesis, order_time: Timestamp) -> Epoch {
 }
 
 /// The last epoch of a redeemer's log that may hold the certificate of an order timed at
-/// `order_time`.
+/// `order_time`: the epoch after the one of `order_time + max_clock_skew_secs`, so that an order
+/// timed up to the skew in the past still gets the current epoch and the next.
 pub fn last_append_epoch(genesis: &Genesis, order_time: Timestamp) -> Epoch {
-    order_epoch(genesis, order_time).saturating_add(CERT_GRACE_EPOCHS)
+    genesis
+        .epoch_at(order_time.saturating_add(genesis.max_clock_skew_secs))
+        .saturating_add(CERT_GRACE_EPOCHS)
 }
 
 /// Whether a certificate for an order timed at `order_time` may apply from an entry of
@@ -51,18 +56,18 @@ pub fn window_closed<V: LedgerView>(
 }
 
 /// Whether a voter that voted for an order timed at `voted_time` may now vote for another order,
-/// timed at `new_time`, at the same `(member, seq)`: the new order is of a later epoch, and no
-/// certificate for the old one can apply any more.
-pub fn released<V: LedgerView>(
+/// timed at `new_time`, at the same `(member, seq)`: the new order is of a later epoch, and
+/// `window_sealed`, this voter holds a sealed checkpoint of `last_append_epoch(voted_time)`.
+/// Sealed, not only closed here: a partner that forked its log could have shown the old order's
+/// certificate to other nodes before its close; the history a quorum sealed is the one that
+/// counts, and a quorum that sealed it cannot also have sealed the other version.
+pub fn released(
     genesis: &Genesis,
-    view: &V,
     voted_time: Timestamp,
     new_time: Timestamp,
-) -> Result<bool, V::Error> {
-    if order_epoch(genesis, new_time) <= order_epoch(genesis, voted_time) {
-        return Ok(false);
-    }
-    window_closed(genesis, view, voted_time)
+    window_sealed: bool,
+) -> bool {
+    window_sealed && order_epoch(genesis, new_time) > order_epoch(genesis, voted_time)
 }
 
 #[cfg(test)]
@@ -71,17 +76,23 @@ mod tests {
     use crate::test_util::test_genesis;
 
     #[test]
-    fn a_certificate_may_land_in_its_orders_epoch_or_the_next() {
+    fn a_certificate_may_land_until_the_epoch_after_its_order_and_the_skew() {
         let (g, _) = test_genesis(4);
         let t = g.genesis_time + 5 * g.epoch_secs + 1;
         assert_eq!(order_epoch(&g, t), 5);
+        // An order timed up to the skew in the past still has the current epoch and the next.
+        let last = g.epoch_at(t + g.max_clock_skew_secs) + 1;
+        assert_eq!(last_append_epoch(&g, t), last);
+        assert!(last >= 6);
         assert!(appended_in_time(&g, t, 0));
-        assert!(appended_in_time(&g, t, 5));
-        assert!(appended_in_time(&g, t, 6));
-        assert!(!appended_in_time(&g, t, 7));
+        assert!(appended_in_time(&g, t, last));
+        assert!(!appended_in_time(&g, t, last + 1));
         assert_eq!(
             last_append_epoch(&g, u64::MAX),
             order_epoch(&g, u64::MAX) + 1
         );
+        assert!(!released(&g, t, t + 10 * g.epoch_secs, false));
+        assert!(released(&g, t, t + g.epoch_secs, true));
+        assert!(!released(&g, t, t + 1, true));
     }
 }

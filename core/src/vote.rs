@@ -42,6 +42,9 @@ pub struct PriorVote {
     /// That order's time; `None` for a vote stored before order times were kept with votes, which
     /// is never released.
     pub order_time: Option<Timestamp>,
+    /// Whether this partner holds a sealed checkpoint of the last epoch that could hold that
+    /// order's certificate ([`cert_window::released`]).
+    pub window_sealed: bool,
 }
 
 /// Why a partner refuses to vote for an order. Each variant has a stable [`code`](Self::code).
@@ -189,7 +192,7 @@ pub enum VoteError<E: std::error::Error + 'static> {
 /// `prior` is the vote this partner already gave at the order's `(member, member_seq)`, if any: the
 /// same order yields [`VoteDecision::Again`] without re-checking the ledger (the answer to a
 /// repeated request must not change once the order is applied). Another order yields
-/// [`VoteRefusal::Conflict`], unless that order can no longer be certified and this one is of a
+/// [`VoteRefusal::Conflict`], unless that order's window is sealed here and this one is of a
 /// later epoch ([`cert_window::released`]): then the rule goes on as for a first vote and ends in
 /// [`VoteDecision::Replace`]. Otherwise the order must be well formed, signed by its member, within
 /// the clock skew, still certifiable ([`VoteRefusal::OrderTooLate`]), at the member's next sequence
@@ -214,12 +217,9 @@ pub fn check_vote<V: LedgerView>(
     let released = match prior {
         Some(p) if p.order_id == order_id => return Ok(VoteDecision::Again { order_id }),
         Some(p) => {
-            let free = match p.order_time {
-                Some(t) => {
-                    cert_window::released(genesis, view, t, o.time).map_err(VoteError::Store)?
-                }
-                None => false,
-            };
+            let free = p
+                .order_time
+                .is_some_and(|t| cert_window::released(genesis, t, o.time, p.window_sealed));
             if !free {
                 return Err(VoteRefusal::Conflict {
                     member: o.member,

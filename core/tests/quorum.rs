@@ -158,6 +158,7 @@ impl Setup {
         let prior = prior.map(|&order_id| PriorVote {
             order_id,
             order_time: Some(NOW),
+            window_sealed: false,
         });
         check_vote(
             &self.genesis,
@@ -402,6 +403,7 @@ fn a_conflicting_order_at_the_same_seq_is_refused() {
     let prior = PriorVote {
         order_id: voted,
         order_time: Some(first.order.time),
+        window_sealed: false,
     };
     let refused = check_vote(&s.genesis, s.ledger.store(), &second, NOW, Some(&prior));
     match refused {
@@ -481,11 +483,12 @@ fn quorum_thresholds_for_one_to_seven_partners() {
     }
 }
 
-/// A sequence number split between two orders, neither certified, is free again once every log
-/// has closed the epoch after the voted order's: then no certificate for it can apply, and a voter
-/// may vote for a new order of a later epoch. Never for one of the same epoch, and never before.
+/// A sequence number split between two orders, neither certified, is free again once this voter
+/// holds a sealed checkpoint of the last epoch that could hold the voted order's certificate: a
+/// voter may then vote for a new order of a later epoch. Never for one of the same epoch, never
+/// before. Once every log has closed that epoch, the voted order itself gets no vote.
 #[test]
-fn a_seq_no_certificate_took_is_released_once_its_window_closes() {
+fn a_seq_no_certificate_took_is_released_once_its_window_is_sealed() {
     let mut s = Setup::new();
     let epoch_secs = s.genesis.epoch_secs;
     let voted = s.order(7).sign(&s.alice);
@@ -496,9 +499,10 @@ fn a_seq_no_certificate_took_is_released_once_its_window_closes() {
     let mut same_epoch = s.order(9);
     same_epoch.time = NOW + 1;
     let same_epoch = same_epoch.sign(&s.alice);
-    let prior = PriorVote {
+    let prior = |window_sealed| PriorVote {
         order_id: voted.order.id(),
         order_time: Some(voted.order.time),
+        window_sealed,
     };
     let vote = |s: &Setup, order: &SignedOrder, prior: Option<&PriorVote>| {
         check_vote(&s.genesis, s.ledger.store(), order, order.order.time, prior).map_err(
@@ -508,27 +512,40 @@ fn a_seq_no_certificate_took_is_released_once_its_window_closes() {
             },
         )
     };
+    // NOW + SKEW is still in NOW's epoch here.
     let last = last_append_epoch(&s.genesis, voted.order.time);
     assert_eq!(last, s.genesis.epoch_at(NOW) + 1);
 
-    // Every log but one has closed the window: still locked.
+    // Not sealed: locked, however late the new order.
+    assert_eq!(
+        vote(&s, &later, Some(&prior(false))),
+        Err("conflict".into())
+    );
+    // Every log but one has closed the window: the voted order can still get a vote.
     s.close_through(0..3, last);
-    assert_eq!(vote(&s, &later, Some(&prior)), Err("conflict".into()));
-
+    assert_eq!(
+        vote(&s, &voted, None),
+        Ok(VoteDecision::New {
+            order_id: voted.order.id()
+        })
+    );
     s.close_through(3..4, last);
     assert_eq!(
-        vote(&s, &later, Some(&prior)),
+        vote(&s, &later, Some(&prior(true))),
         Ok(VoteDecision::Replace {
             order_id: later.order.id(),
             released: voted.order.id()
         })
     );
     // One vote per epoch: an order of the voted order's own epoch stays refused.
-    assert_eq!(vote(&s, &same_epoch, Some(&prior)), Err("conflict".into()));
+    assert_eq!(
+        vote(&s, &same_epoch, Some(&prior(true))),
+        Err("conflict".into())
+    );
     // A vote stored without its order's time is never released.
     let untimed = PriorVote {
         order_time: None,
-        ..prior
+        ..prior(true)
     };
     assert_eq!(vote(&s, &later, Some(&untimed)), Err("conflict".into()));
     // The released order itself gets no fresh vote: no certificate for it can apply.

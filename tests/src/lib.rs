@@ -153,20 +153,30 @@ impl Cluster {
     /// Writes a coalition of `n` partners with `coalition network init` (epoch length `epoch_secs`)
     /// without starting any node.
     pub fn init(n: usize, epoch_secs: u64) -> Result<Cluster> {
+        Cluster::init_with(n, epoch_secs, &[])
+    }
+
+    /// [`Cluster::init`] with more `network init` arguments (`--clock-skew-secs 2`, say).
+    pub fn init_with(n: usize, epoch_secs: u64, more: &[&str]) -> Result<Cluster> {
         let dir = tempfile::tempdir()?;
         let base = free_port_range((2 * n) as u16);
-        let out = run_cli(&[
+        let dir_arg = dir.path().to_string_lossy().to_string();
+        let (n_arg, base_arg, epoch_arg) =
+            (n.to_string(), base.to_string(), epoch_secs.to_string());
+        let mut args = vec![
             "network",
             "init",
             "--partners",
-            &n.to_string(),
+            &n_arg,
             "--dir",
-            &dir.path().to_string_lossy(),
+            &dir_arg,
             "--base-port",
-            &base.to_string(),
+            &base_arg,
             "--epoch-secs",
-            &epoch_secs.to_string(),
-        ])?;
+            &epoch_arg,
+        ];
+        args.extend_from_slice(more);
+        let out = run_cli(&args)?;
         check_output("network init", &out)?;
         let mut nodes = Vec::new();
         for i in 0..n {

@@ -15,7 +15,7 @@ use crate::node::{Node, SealProgress};
 use crate::p2p::{Gossip, Request, Response};
 use crate::store::{SigOutcome, Store, StoreError};
 use crate::writer::WriterError;
-use coalition_core::checkpoint::{Checkpoint, CheckpointError, CheckpointSig, SealedCheckpoint};
+use coalition_core::checkpoint::{Checkpoint, CheckpointError, CheckpointSig};
 use coalition_core::genesis::Genesis;
 use coalition_core::log::LogClose;
 use coalition_core::record::{Epoch, PartnerId};
@@ -87,36 +87,10 @@ pub fn load_progress(store: &Store, quorum: usize) -> Result<SealProgress, Store
     while store.checkpoint(p.computed)?.is_some() {
         p.computed += 1;
     }
-    while p.sealed < p.computed && sealed_checkpoint(store, quorum, p.sealed)?.is_some() {
+    while p.sealed < p.computed && store.sealed_checkpoint(quorum, p.sealed)?.is_some() {
         p.sealed += 1;
     }
     Ok(p)
-}
-
-/// The checkpoint of `epoch` with the signatures that match it, if `quorum` of them do.
-pub fn sealed_checkpoint(
-    store: &Store,
-    quorum: usize,
-    epoch: Epoch,
-) -> Result<Option<SealedCheckpoint>, StoreError> {
-    let Some(checkpoint) = store.checkpoint(epoch)? else {
-        return Ok(None);
-    };
-    let id = checkpoint.hash();
-    let mut signatures: Vec<CheckpointSig> = store
-        .checkpoint_sigs(epoch)?
-        .into_iter()
-        .filter(|s| s.checkpoint == id)
-        .collect();
-    signatures.sort_by_key(|s| s.partner);
-    signatures.dedup_by_key(|s| s.partner);
-    if signatures.len() < quorum {
-        return Ok(None);
-    }
-    Ok(Some(SealedCheckpoint {
-        checkpoint,
-        signatures,
-    }))
 }
 
 /// The seal task.
@@ -206,7 +180,7 @@ impl Sealer {
         for epoch in 0..sealed {
             let quorum = node.genesis().quorum();
             let found = self
-                .blocking(move |s| Ok(sealed_checkpoint(s, quorum, epoch)?))
+                .blocking(move |s| Ok(s.sealed_checkpoint(quorum, epoch)?))
                 .await?;
             let Some(cp) = found else { break };
             self.anchor(epoch, &cp.checkpoint).await?;
@@ -307,7 +281,7 @@ impl Sealer {
             }
             let quorum = node.genesis().quorum();
             let found = self
-                .blocking(move |s| Ok(sealed_checkpoint(s, quorum, sealed)?))
+                .blocking(move |s| Ok(s.sealed_checkpoint(quorum, sealed)?))
                 .await?;
             let Some(cp) = found else {
                 self.warn_if_disagreeing(sealed).await?;

@@ -1,7 +1,6 @@
 //! What the node serves auditors: sealed checkpoints, settlement statements and record proofs.
 //! Each is built from stored data only; the auditor checks everything against the genesis.
 
-use crate::epoch::seal::sealed_checkpoint;
 use crate::error::{Inconsistency, InvalidRequest, NodeResult, NotFound};
 use crate::node::Node;
 use coalition_client::types::SettlementView;
@@ -14,7 +13,7 @@ use coalition_core::record::Epoch;
 pub async fn checkpoint(node: &Node, epoch: Epoch) -> NodeResult<SealedCheckpoint> {
     let quorum = node.genesis().quorum();
     let sealed = node
-        .blocking(move |s| sealed_checkpoint(s, quorum, epoch))
+        .blocking(move |s| s.sealed_checkpoint(quorum, epoch))
         .await?;
     Ok(sealed.ok_or(NotFound::NotSealed { epoch })?)
 }

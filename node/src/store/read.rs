@@ -3,7 +3,7 @@
 use super::columns::Column;
 use super::error::{StoreError, StoreResult};
 use super::{decode, history_item, keys, HistoryItem, RecordLocation, Store};
-use coalition_core::checkpoint::{Checkpoint, CheckpointSig};
+use coalition_core::checkpoint::{Checkpoint, CheckpointSig, SealedCheckpoint};
 use coalition_core::hash::Hash;
 use coalition_core::log::{Equivocation, LogClose, LogHead};
 use coalition_core::record::{
@@ -156,6 +156,32 @@ impl Store {
     /// The vote this node gave for `member`'s spend number `seq`, if any.
     pub fn vote(&self, member: &MemberId, seq: u64) -> StoreResult<Option<Vote>> {
         self.get(Column::Votes, &keys::member_seq(member, seq))
+    }
+
+    /// The checkpoint of `epoch` with the signatures that match it, if `quorum` of them do.
+    pub fn sealed_checkpoint(
+        &self,
+        quorum: usize,
+        epoch: Epoch,
+    ) -> StoreResult<Option<SealedCheckpoint>> {
+        let Some(checkpoint) = self.checkpoint(epoch)? else {
+            return Ok(None);
+        };
+        let id = checkpoint.hash();
+        let mut signatures: Vec<CheckpointSig> = self
+            .checkpoint_sigs(epoch)?
+            .into_iter()
+            .filter(|s| s.checkpoint == id)
+            .collect();
+        signatures.sort_by_key(|s| s.partner);
+        signatures.dedup_by_key(|s| s.partner);
+        if signatures.len() < quorum {
+            return Ok(None);
+        }
+        Ok(Some(SealedCheckpoint {
+            checkpoint,
+            signatures,
+        }))
     }
 
     /// The time of the order this node voted for at `member`'s spend number `seq`, if it is known

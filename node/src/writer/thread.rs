@@ -5,7 +5,7 @@ use super::{
     WriterError, MAX_GROUP,
 };
 use crate::store::{StoreError, StoreWriter};
-use coalition_core::cert_window::order_epoch;
+use coalition_core::cert_window::{last_append_epoch, order_epoch};
 use coalition_core::clock::SharedClock;
 use coalition_core::crypto::Keypair;
 use coalition_core::genesis::Genesis;
@@ -382,9 +382,30 @@ impl Thread {
         let store = self.ledger.store_mut();
         let stored = store.vote(&member, seq).map_err(WriterError::from)?;
         let prior = match &stored {
+            Some(v) if v.order_id != order.order.id() => {
+                let order_time = store.vote_time(&member, seq).map_err(WriterError::from)?;
+                // Read only when another order asks: the release needs the seal of the voted
+                // order's last window epoch.
+                let window_sealed = match order_time {
+                    Some(t) => store
+                        .sealed_checkpoint(
+                            self.genesis.quorum(),
+                            last_append_epoch(&self.genesis, t),
+                        )
+                        .map_err(WriterError::from)?
+                        .is_some(),
+                    None => false,
+                };
+                Some(PriorVote {
+                    order_id: v.order_id,
+                    order_time,
+                    window_sealed,
+                })
+            }
             Some(v) => Some(PriorVote {
                 order_id: v.order_id,
-                order_time: store.vote_time(&member, seq).map_err(WriterError::from)?,
+                order_time: None,
+                window_sealed: false,
             }),
             None => None,
         };
