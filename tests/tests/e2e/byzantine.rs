@@ -285,6 +285,16 @@ fn balance_everywhere(cluster: &Cluster, m: &MemberId) -> Result<Vec<u64>> {
         .collect()
 }
 
+/// Waits until every honest node shows `points` available for `m`.
+fn wait_balance_everywhere(cluster: &Cluster, m: &MemberId, points: u64, what: &str) -> Result<()> {
+    wait_for(what, Duration::from_secs(20), || {
+        Ok(balance_everywhere(cluster, m)?
+            .iter()
+            .all(|b| *b == points)
+            .then_some(()))
+    })
+}
+
 /// A certificate for `order` with votes by `voters` (any keys), sorted by voter as the rule wants.
 fn cert(order: SignedOrder, voters: &[&Keypair]) -> RedeemCert {
     let id = order.order.id();
@@ -387,16 +397,7 @@ fn misdeeds(c: &mut Cluster) -> Result<()> {
     };
     let lot = issue.id();
     byz.append(Record::Issue(issue))?;
-    wait_for(
-        "the valid issue to be accepted everywhere",
-        Duration::from_secs(20),
-        || {
-            Ok(balance_everywhere(c, &m)?
-                .iter()
-                .all(|b| *b == 100)
-                .then_some(()))
-        },
-    )?;
+    wait_balance_everywhere(c, &m, 100, "the valid issue to be accepted everywhere")?;
 
     let order = |points: u64, signer: &Keypair| {
         RedeemOrder {
@@ -613,12 +614,7 @@ fn sit_on_a_certificate(c: &mut Cluster) -> Result<()> {
             expires_in_secs: Some(3600),
         })?
         .lot;
-    wait_for("the issue to replicate", Duration::from_secs(20), || {
-        Ok(balance_everywhere(c, &m)?
-            .iter()
-            .all(|b| *b == 100)
-            .then_some(()))
-    })?;
+    wait_balance_everywhere(c, &m, 100, "the issue to replicate")?;
     let order = |redeemer: PartnerId, points: u64| {
         RedeemOrder {
             member: m,
@@ -669,16 +665,7 @@ fn sit_on_a_certificate(c: &mut Cluster) -> Result<()> {
             receipt.cert.order.order.member_seq
         );
     }
-    wait_for(
-        "the new redemption everywhere",
-        Duration::from_secs(20),
-        || {
-            Ok(balance_everywhere(c, &m)?
-                .iter()
-                .all(|b| *b == 80)
-                .then_some(()))
-        },
-    )?;
+    wait_balance_everywhere(c, &m, 80, "the new redemption everywhere")?;
 
     // The certificate, appended now, is too late for every honest node, and changes nothing.
     byz.hold_closes(true);
