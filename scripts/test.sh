@@ -45,7 +45,8 @@ else
   cargo test --locked --workspace
 fi
 
-# A short chaos run (kill -9, pauses, double spends) with a fresh seed each time; the seed is printed.
+# A short chaos run (kill -9, pauses, partitions, damaged write-ahead logs, full disks, double
+# spends) with a fresh seed each time; the seed is printed.
 if [ $# -eq 0 ]; then
   say "chaos run (60 s of workload under perturbation)"
   target/debug/coalition-chaos --duration 60

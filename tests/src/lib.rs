@@ -5,6 +5,8 @@
 //! parallel. Conditions are awaited by polling with a deadline ([`wait_for`]); nothing sleeps a fixed
 //! time to stand in for synchronisation. When a test panics, every node's log tail is printed.
 
+pub mod disk;
+
 use anyhow::{bail, Context, Result};
 use coalition_client::types::{LogHeadInfo, Status};
 use coalition_client::{Client, ClientError, NodeConfig};
@@ -296,6 +298,20 @@ impl Cluster {
             }
             _ => node.settings.data_dir.clone(),
         }
+    }
+
+    /// Points node `i`'s `data_dir` at `dir` (in its config file and in [`NodeProc::settings`]);
+    /// for a node not running.
+    pub fn set_data_dir(&mut self, i: usize, dir: &Path) -> Result<()> {
+        let config = self.nodes[i].config.clone();
+        edit_config(
+            &config,
+            &config,
+            "data_dir",
+            toml::Value::String(dir.to_string_lossy().into()),
+        )?;
+        self.nodes[i].settings.data_dir = dir.to_path_buf();
+        Ok(())
     }
 
     /// `kill -9` node `i` and reap it.

@@ -1,23 +1,40 @@
 //! The chaos run: 4 real nodes under a random workload of issues, cross-partner redemptions and
-//! deliberate double-spend pairs, while nodes are killed (`kill -9`) and restarted, paused
-//! (SIGSTOP/SIGCONT), or cut off from their peers and healed (the admin API's partition switch, so
-//! no traffic but loopback's is touched). At the end it waits for convergence and checks the
-//! invariants: identical logs, checkpoints and balances on every node; no partner recorded as
-//! equivocating; points conserved and never negative; at most one certificate per (member, seq);
-//! every acknowledged operation present everywhere; the ledger passes the offline audit. Prints a summary; exits non-zero on any violation.
+//! deliberate double-spend pairs, while one node at a time is
+//! - killed (`kill -9`) and restarted;
+//! - paused (SIGSTOP/SIGCONT);
+//! - cut off from its peers and healed (the admin API's partition switch, so no traffic but
+//!   loopback's is touched);
+//! - killed and restarted on a damaged write-ahead log: its tail cut (the node must start), or a
+//!   checksum flipped in the middle (the node must refuse to start; it is then restored from an
+//!   older copy, as docs/operating.md says);
+//! - left without disk space: each node's data directory is on a tmpfs of its own, which is filled
+//!   (the node must exit with its storage-failed status), then freed and the node restarted, as a
+//!   supervisor would.
 //!
-//! `coalition-chaos [--duration SECS] [--seed N]` (see scripts/chaos.sh).
+//! At the end it waits for convergence and checks the invariants: identical logs, checkpoints and
+//! balances on every node; no partner recorded as equivocating; points conserved and never
+//! negative; at most one certificate per (member, seq); every acknowledged operation present
+//! everywhere; the ledger passes the offline audit. The one exception to "acknowledged": a
+//! damaged write-ahead log is a disk that lost synced writes, and what no partner had copied yet
+//! is lost with it; those are counted apart, and only those. Prints a summary; exits non-zero on
+//! any violation.
+//!
+//! `coalition-chaos [--duration SECS] [--seed N]` (see scripts/chaos.sh). Needs root for the
+//! tmpfs mounts.
 
 use anyhow::{bail, Context, Result};
 use coalition_client::order::{order_token, select_lots};
-use coalition_client::types::{HistoryKind, IssueRequest};
+use coalition_client::types::{EntryRef, HistoryKind, IssueRequest};
 use coalition_client::Client;
 use coalition_core::clock::{Clock as _, SystemClock};
 use coalition_core::crypto::Keypair;
 use coalition_core::hash::Hash;
 use coalition_core::record::{MemberId, PartnerId, RedeemOrder};
-use coalition_tests::{check_output, signal, wait_for, Cluster};
+use coalition_node::service::EXIT_STORAGE_FAILED;
+use coalition_tests::disk::{self, SmallDisk, WAL_BLOCK};
+use coalition_tests::{check_output, copy_dir, signal, wait_for, Cluster};
 use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -25,6 +42,8 @@ use std::time::{Duration, Instant};
 const NODES: usize = 4;
 const EPOCH_SECS: u64 = 5;
 const MEMBERS: usize = 10;
+/// Each node's own disk: a few times what a run writes, so a fill is a real fill.
+const DISK_SIZE: &str = "256m";
 
 /// A small deterministic generator (xorshift64*), so a seed replays the same choices.
 struct Rng(u64);
@@ -40,12 +59,21 @@ impl Rng {
     }
 }
 
+/// An operation a node acknowledged: the lot or order, and where the node said it appended it.
+struct Ack {
+    member: MemberId,
+    id: Hash,
+    entry: EntryRef,
+    /// How many times the node's disk had been damaged when the request was sent.
+    damages_before: usize,
+}
+
 #[derive(Default)]
 struct Acks {
-    /// Lots whose issue a node acknowledged, by member.
-    issues: Vec<(MemberId, Hash)>,
-    /// Orders a node certified, by member.
-    redemptions: Vec<(MemberId, Hash)>,
+    /// Lots whose issue a node acknowledged.
+    issues: Vec<Ack>,
+    /// Orders a node certified.
+    redemptions: Vec<Ack>,
     /// Double-spend pairs: two orders of one member at one seq.
     pairs: Vec<(MemberId, Hash, Hash)>,
 }
@@ -64,12 +92,61 @@ struct Shared {
     tokens: Vec<String>,
     partners: Vec<PartnerId>,
     acks: Mutex<Acks>,
+    /// For each node, each time its write-ahead log was damaged: how much of its own log the
+    /// partners held then. Acknowledged entries from there on were on its disk alone.
+    damages: Mutex<Vec<Vec<u64>>>,
     counts: Counts,
     stop: AtomicBool,
 }
 
 fn client(s: &Shared, i: usize) -> Client {
     Client::new(&s.urls[i], Some(s.tokens[i].clone()))
+}
+
+impl Shared {
+    /// How many times node `i`'s disk has been damaged so far.
+    fn damages_of(&self, i: usize) -> usize {
+        self.damages
+            .lock()
+            .map(|d| d[i].len())
+            .unwrap_or_else(|e| e.into_inner()[i].len())
+    }
+
+    /// Records an acknowledgement by node `node` (`damages_before`: read before the request).
+    fn ack(
+        &self,
+        redemption: bool,
+        member: MemberId,
+        id: Hash,
+        entry: EntryRef,
+        damages_before: usize,
+    ) {
+        let ack = Ack {
+            member,
+            id,
+            entry,
+            damages_before,
+        };
+        let mut acks = self.acks.lock().unwrap_or_else(|e| e.into_inner());
+        if redemption {
+            acks.redemptions.push(ack);
+        } else {
+            acks.issues.push(ack);
+        }
+    }
+
+    /// Whether `ack`'s entry was on its node's disk alone when that disk was damaged after the
+    /// ack (so losing it is the disk's doing, not the protocol's).
+    fn lost_with_a_disk(&self, ack: &Ack) -> bool {
+        let Some(node) = self.partners.iter().position(|p| *p == ack.entry.partner) else {
+            return false;
+        };
+        let damages = self.damages.lock().unwrap_or_else(|e| e.into_inner());
+        damages[node]
+            .iter()
+            .skip(ack.damages_before)
+            .any(|held| ack.entry.seq >= *held)
+    }
 }
 
 /// Signs an order for `points` of `member` at partner `at`, choosing lots from node `from`'s view.
@@ -112,12 +189,9 @@ fn worker(s: Arc<Shared>, members: Arc<Vec<Keypair>>, mine: Vec<usize>, seed: u6
                     reference: None,
                     expires_in_secs: Some(3600),
                 };
+                let before = s.damages_of(node);
                 match client(&s, node).issue(&req) {
-                    Ok(r) => s
-                        .acks
-                        .lock()
-                        .map(|mut a| a.issues.push((member, r.lot)))
-                        .unwrap_or(()),
+                    Ok(r) => s.ack(false, member, r.lot, r.entry, before),
                     Err(_) => {
                         s.counts.failures.fetch_add(1, Ordering::Relaxed);
                     }
@@ -127,14 +201,11 @@ fn worker(s: Arc<Shared>, members: Arc<Vec<Keypair>>, mine: Vec<usize>, seed: u6
                 s.counts.redeems_tried.fetch_add(1, Ordering::Relaxed);
                 let at = (node + 1 + rng.below(3) as usize) % NODES;
                 let points = 1 + rng.below(40);
+                let before = s.damages_of(at);
                 let result = order(&s, &members[m], node, at, points, None)
                     .and_then(|(token, _)| Ok(client(&s, at).redeem(&token)?));
                 match result {
-                    Ok(r) => s
-                        .acks
-                        .lock()
-                        .map(|mut a| a.redemptions.push((member, r.order_id)))
-                        .unwrap_or(()),
+                    Ok(r) => s.ack(true, member, r.order_id, r.entry, before),
                     Err(_) => {
                         s.counts.failures.fetch_add(1, Ordering::Relaxed);
                     }
@@ -158,12 +229,11 @@ fn double_spend(s: &Shared, rng: &mut Rng, node: usize) {
         reference: None,
         expires_in_secs: Some(3600),
     };
+    let before = s.damages_of(node);
     let Ok(r) = client(s, node).issue(&req) else {
         return;
     };
-    if let Ok(mut a) = s.acks.lock() {
-        a.issues.push((member, r.lot));
-    }
+    s.ack(false, member, r.lot, r.entry, before);
     let (a, b) = (
         (node + 1) % NODES,
         (node + 2 + rng.below(2) as usize) % NODES,
@@ -191,6 +261,7 @@ fn double_spend(s: &Shared, rng: &mut Rng, node: usize) {
         acks.pairs.push((member, ida, idb));
     }
     let (ca, cb) = (client(s, a), client(s, b));
+    let (before_a, before_b) = (s.damages_of(a), s.damages_of(b));
     let (ra, rb) = std::thread::scope(|sc| {
         let ha = sc.spawn(|| ca.redeem(&ta));
         let hb = sc.spawn(|| cb.redeem(&tb));
@@ -199,12 +270,13 @@ fn double_spend(s: &Shared, rng: &mut Rng, node: usize) {
             hb.join().map(|r| r.ok()).ok().flatten(),
         )
     });
-    let mut acks = s.acks.lock().unwrap_or_else(|e| e.into_inner());
     if ra.is_none() && rb.is_none() {
         s.counts.pairs_both_failed.fetch_add(1, Ordering::Relaxed);
     }
-    for r in [ra, rb].into_iter().flatten() {
-        acks.redemptions.push((member, r.order_id));
+    for (r, before) in [(ra, before_a), (rb, before_b)] {
+        if let Some(r) = r {
+            s.ack(true, member, r.order_id, r.entry, before);
+        }
     }
 }
 
@@ -238,15 +310,216 @@ fn main() -> Result<()> {
         "chaos: {} nodes, {} s, seed {}",
         NODES, args.duration, args.seed
     );
-    let mut cluster = Cluster::start(NODES, EPOCH_SECS)?;
-    let result = run(&mut cluster, &args);
+    let mut cluster = Cluster::init(NODES, EPOCH_SECS)?;
+    let mut disks = Vec::new();
+    for i in 0..NODES {
+        let disk = SmallDisk::mount(&cluster.dir.path().join(format!("disk-{i}")), DISK_SIZE)?;
+        cluster.set_data_dir(i, &disk.path.join("data"))?;
+        disks.push(disk);
+    }
+    let result = cluster
+        .start_all()
+        .and_then(|()| run(&mut cluster, &disks, &args));
     if result.is_err() {
         eprintln!("{}", cluster.log_tails(30));
     }
+    // The nodes go before their disks are unmounted.
+    for i in 0..NODES {
+        cluster.kill9(i)?;
+    }
+    drop(disks);
     result
 }
 
-fn run(cluster: &mut Cluster, args: &Args) -> Result<()> {
+/// What the perturbations did, for the summary.
+#[derive(Default)]
+struct Perturbed {
+    kills: u64,
+    pauses: u64,
+    partitions: u64,
+    torn_wals: u64,
+    damaged_wals: u64,
+    restored_from_copy: u64,
+    full_disks: u64,
+}
+
+/// The perturbations' own state: where each node's last cold copy is.
+struct Perturber<'a> {
+    cluster: &'a mut Cluster,
+    disks: &'a [SmallDisk],
+    shared: &'a Shared,
+    rng: Rng,
+    /// Node `i`'s copy of its data directory, taken while it was down after a kill.
+    copies: Vec<Option<PathBuf>>,
+    done: Perturbed,
+    problems: Vec<String>,
+}
+
+impl Perturber<'_> {
+    fn down_for(&mut self) -> Duration {
+        Duration::from_millis(500 + self.rng.below(2500))
+    }
+
+    /// kill -9, a cold copy of the data directory while it is down (for a later restore), restart.
+    fn kill(&mut self, victim: usize) -> Result<()> {
+        self.cluster.kill9(victim)?;
+        let copy = self.cluster.dir.path().join(format!("copy-{victim}"));
+        if copy.exists() {
+            std::fs::remove_dir_all(&copy)?;
+        }
+        copy_dir(&self.cluster.data_dir(victim), &copy)?;
+        self.copies[victim] = Some(copy);
+        std::thread::sleep(self.down_for());
+        self.cluster.restart(victim)?;
+        self.done.kills += 1;
+        Ok(())
+    }
+
+    fn pause(&mut self, victim: usize) -> Result<()> {
+        if let Some(pid) = self.cluster.nodes[victim].child.as_ref().map(|c| c.id()) {
+            signal(pid, "STOP")?;
+            std::thread::sleep(self.down_for());
+            signal(pid, "CONT")?;
+            self.done.pauses += 1;
+        }
+        Ok(())
+    }
+
+    fn partition(&mut self, victim: usize) -> Result<()> {
+        // Longer than a pause: long enough for redials to be refused and for the others to
+        // certify without the victim.
+        let isolated_for = Duration::from_millis(1000 + self.rng.below(4000));
+        let node = self.cluster.client(victim);
+        let cut = node
+            .partition(true)
+            .with_context(|| format!("isolating node {victim}"))?;
+        if !cut.isolated || cut.connected_peers > 0 {
+            self.problems.push(format!(
+                "node {victim} still had {} partners up after being isolated",
+                cut.connected_peers
+            ));
+        }
+        std::thread::sleep(isolated_for);
+        node.partition(false)
+            .with_context(|| format!("healing node {victim}"))?;
+        self.done.partitions += 1;
+        Ok(())
+    }
+
+    /// kill -9, then damage the newest write-ahead log: cut its tail (the node must start and
+    /// rejoin), or flip a record's checksum at least a block before the end (the node must refuse
+    /// to start; it is then started on its last cold copy, or an empty directory, and must
+    /// rejoin).
+    fn damage_wal(&mut self, victim: usize) -> Result<()> {
+        self.cluster.kill9(victim)?;
+        // What the partners hold of the victim's log now: anything acknowledged past it was on
+        // the victim's disk alone.
+        let partner = self.shared.partners[victim];
+        let mut held = 0;
+        for j in (0..NODES).filter(|j| *j != victim) {
+            let status = self.cluster.status(j)?;
+            let size = status
+                .logs
+                .iter()
+                .find(|l| l.partner == partner)
+                .map(|l| l.size);
+            held = held.max(size.unwrap_or(0));
+        }
+        self.shared
+            .damages
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())[victim]
+            .push(held);
+
+        let data = self.cluster.data_dir(victim);
+        let wal = disk::newest_wal(&data)?;
+        match wal {
+            Some((wal, len)) if len >= 3 * WAL_BLOCK && self.rng.below(2) == 0 => {
+                let block = 1 + self.rng.below(len / WAL_BLOCK - 2);
+                disk::flip(&wal, (block * WAL_BLOCK) as usize)?;
+                self.refuses_damaged_wal(victim, block * WAL_BLOCK)?;
+                std::fs::remove_dir_all(&data)?;
+                if let Some(copy) = &self.copies[victim] {
+                    copy_dir(copy, &data)?;
+                    self.done.restored_from_copy += 1;
+                }
+                self.cluster.restart(victim).with_context(|| {
+                    format!("node {victim} did not rejoin on its older copy after a damaged write-ahead log")
+                })?;
+                self.done.damaged_wals += 1;
+            }
+            wal => {
+                if let Some((wal, len)) = wal {
+                    let cut = 1 + self.rng.below(len.min(4 * WAL_BLOCK));
+                    disk::truncate(&wal, len.saturating_sub(cut))?;
+                }
+                self.cluster.restart(victim).with_context(|| {
+                    format!(
+                        "node {victim} did not come back after its write-ahead log lost its tail"
+                    )
+                })?;
+                self.done.torn_wals += 1;
+            }
+        }
+        Ok(())
+    }
+
+    /// Starts `victim` on a write-ahead log damaged at `offset` and requires it to stop by itself,
+    /// saying so.
+    fn refuses_damaged_wal(&mut self, victim: usize, offset: u64) -> Result<()> {
+        let log = self.cluster.nodes[victim].log.clone();
+        let from = std::fs::metadata(&log).map(|m| m.len()).unwrap_or(0) as usize;
+        self.cluster.spawn(victim)?;
+        let exited = self
+            .cluster
+            .wait_exit(victim, "the node to refuse its damaged write-ahead log");
+        let said = std::fs::read(&log)
+            .map(|b| String::from_utf8_lossy(b.get(from..).unwrap_or_default()).into_owned())
+            .unwrap_or_default();
+        match exited {
+            Ok(status) if !status.success() && said.contains("A damaged database") => {}
+            Ok(status) => self.problems.push(format!(
+                "node {victim} exited with {status} on a write-ahead log damaged at {offset} without \
+                 saying its database is damaged:\n{said}"
+            )),
+            Err(_) => {
+                self.problems.push(format!(
+                    "node {victim} runs on a write-ahead log damaged at byte {offset}"
+                ));
+                self.cluster.kill9(victim)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Fills the victim's disk: it must stop with its storage-failed status; then the space comes
+    /// back and it is restarted, as a supervisor would.
+    fn fill_disk(&mut self, victim: usize) -> Result<()> {
+        self.disks[victim].fill()?;
+        let exited = self
+            .cluster
+            .wait_exit(victim, "the node to stop on its full disk");
+        match exited {
+            Ok(status) if status.code() == Some(EXIT_STORAGE_FAILED) => {}
+            Ok(status) => self.problems.push(format!(
+                "node {victim} exited with {status} on a full disk, not {EXIT_STORAGE_FAILED}"
+            )),
+            Err(e) => {
+                self.problems
+                    .push(format!("node {victim} on a full disk: {e:#}"));
+                self.cluster.kill9(victim)?;
+            }
+        }
+        self.disks[victim].free()?;
+        self.cluster.restart(victim).with_context(|| {
+            format!("node {victim} did not come back after its disk had room again")
+        })?;
+        self.done.full_disks += 1;
+        Ok(())
+    }
+}
+
+fn run(cluster: &mut Cluster, disks: &[SmallDisk], args: &Args) -> Result<()> {
     let partners: Vec<PartnerId> = cluster
         .client(0)
         .status()?
@@ -263,6 +536,7 @@ fn run(cluster: &mut Cluster, args: &Args) -> Result<()> {
             .collect(),
         partners,
         acks: Mutex::new(Acks::default()),
+        damages: Mutex::new(vec![Vec::new(); NODES]),
         counts: Counts::default(),
         stop: AtomicBool::new(false),
     });
@@ -278,63 +552,45 @@ fn run(cluster: &mut Cluster, args: &Args) -> Result<()> {
         })
         .collect();
 
-    // Perturbations: one node at a time is killed and restarted, paused and resumed, or isolated
-    // and healed.
-    let mut rng = Rng(args.seed ^ 0x9e37_79b9_7f4a_7c15);
+    // Perturbations, one node at a time.
+    let mut p = Perturber {
+        cluster,
+        disks,
+        shared: &shared,
+        rng: Rng(args.seed ^ 0x9e37_79b9_7f4a_7c15),
+        copies: vec![None; NODES],
+        done: Perturbed::default(),
+        problems: Vec::new(),
+    };
     let deadline = Instant::now() + Duration::from_secs(args.duration);
-    let (mut kills, mut pauses, mut partitions) = (0u64, 0u64, 0u64);
-    let mut problems = Vec::new();
-    while Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(1500 + rng.below(2500)));
+    let perturbed = loop {
+        std::thread::sleep(Duration::from_millis(1500 + p.rng.below(2500)));
         if Instant::now() >= deadline {
-            break;
+            break Ok(());
         }
-        let victim = rng.below(NODES as u64) as usize;
-        let down_for = Duration::from_millis(500 + rng.below(2500));
-        match rng.below(3) {
-            0 => {
-                cluster.kill9(victim)?;
-                std::thread::sleep(down_for);
-                cluster.restart(victim)?;
-                kills += 1;
-            }
-            1 => {
-                if let Some(pid) = cluster.nodes[victim].child.as_ref().map(|c| c.id()) {
-                    signal(pid, "STOP")?;
-                    std::thread::sleep(down_for);
-                    signal(pid, "CONT")?;
-                    pauses += 1;
-                }
-            }
-            _ => {
-                // Longer than a pause: long enough for redials to be refused and for the others to
-                // certify without the victim.
-                let isolated_for = Duration::from_millis(1000 + rng.below(4000));
-                let node = cluster.client(victim);
-                let cut = node
-                    .partition(true)
-                    .with_context(|| format!("isolating node {victim}"))?;
-                if !cut.isolated || cut.connected_peers > 0 {
-                    problems.push(format!(
-                        "node {victim} still had {} partners up after being isolated",
-                        cut.connected_peers
-                    ));
-                }
-                std::thread::sleep(isolated_for);
-                node.partition(false)
-                    .with_context(|| format!("healing node {victim}"))?;
-                partitions += 1;
-            }
+        let victim = p.rng.below(NODES as u64) as usize;
+        let step = match p.rng.below(5) {
+            0 => p.kill(victim),
+            1 => p.pause(victim),
+            2 => p.partition(victim),
+            3 => p.damage_wal(victim),
+            _ => p.fill_disk(victim),
+        };
+        if step.is_err() {
+            break step;
         }
-    }
+    };
     shared.stop.store(true, Ordering::Relaxed);
     for w in workers {
         let _ = w.join();
     }
+    perturbed?;
+    let (done, problems, cluster) = (p.done, p.problems, p.cluster);
     println!("chaos: workload stopped; waiting for convergence");
 
     let mut violations = problems;
-    violations.extend(check(cluster, &shared, &all_members)?);
+    let (found, lost) = check(cluster, &shared, &all_members)?;
+    violations.extend(found);
     let acks = shared.acks.lock().unwrap_or_else(|e| e.into_inner());
     let c = &shared.counts;
     println!("chaos summary (seed {}):", args.seed);
@@ -350,7 +606,19 @@ fn run(cluster: &mut Cluster, args: &Args) -> Result<()> {
         c.failures.load(Ordering::Relaxed),
     );
     println!(
-        "  perturbations: {kills} kill -9 and restart, {pauses} SIGSTOP/SIGCONT pauses, {partitions} partitions healed"
+        "  perturbations: {} kill -9 and restart, {} SIGSTOP/SIGCONT pauses, {} partitions healed, \
+{} write-ahead logs cut short, {} damaged in the middle ({} restored from a cold copy, the rest \
+from an empty directory), {} full disks",
+        done.kills,
+        done.pauses,
+        done.partitions,
+        done.torn_wals,
+        done.damaged_wals,
+        done.restored_from_copy,
+        done.full_disks,
+    );
+    println!(
+        "  acknowledged operations lost with a damaged write-ahead log before any partner copied them: {lost}"
     );
     println!("  violations: {}", violations.len());
     for v in &violations {
@@ -362,8 +630,9 @@ fn run(cluster: &mut Cluster, args: &Args) -> Result<()> {
     Ok(())
 }
 
-/// Waits for convergence, then checks every invariant; returns the violations.
-fn check(cluster: &Cluster, s: &Shared, members: &[MemberId]) -> Result<Vec<String>> {
+/// Waits for convergence, then checks every invariant; returns the violations, and how many
+/// acknowledged operations were lost with a damaged disk before any partner had copied them.
+fn check(cluster: &Cluster, s: &Shared, members: &[MemberId]) -> Result<(Vec<String>, usize)> {
     let mut v = Vec::new();
     // Same log heads everywhere, nothing parked.
     let heads = |i: usize| -> Result<Vec<(u64, Hash)>> {
@@ -388,7 +657,7 @@ fn check(cluster: &Cluster, s: &Shared, members: &[MemberId]) -> Result<Vec<Stri
     );
     if let Err(e) = converged {
         v.push(format!("logs did not converge: {e:#}"));
-        return Ok(v);
+        return Ok((v, 0));
     }
     // Each node holds its own fraud proofs (one against itself never leaves it), so ask every node.
     for i in 0..NODES {
@@ -424,14 +693,15 @@ fn check(cluster: &Cluster, s: &Shared, members: &[MemberId]) -> Result<Vec<Stri
     // Balances, conservation and acknowledged operations, member by member, on every node.
     let acks = s.acks.lock().unwrap_or_else(|e| e.into_inner());
     let mut all: BTreeSet<MemberId> = members.iter().copied().collect();
-    all.extend(acks.issues.iter().map(|(m, _)| *m));
-    let mut lots_of: BTreeMap<MemberId, Vec<Hash>> = BTreeMap::new();
-    for (m, lot) in &acks.issues {
-        lots_of.entry(*m).or_default().push(*lot);
+    all.extend(acks.issues.iter().map(|a| a.member));
+    let mut lost = BTreeSet::new();
+    let mut lots_of: BTreeMap<MemberId, Vec<&Ack>> = BTreeMap::new();
+    for a in &acks.issues {
+        lots_of.entry(a.member).or_default().push(a);
     }
-    let mut orders_of: BTreeMap<MemberId, Vec<Hash>> = BTreeMap::new();
-    for (m, o) in &acks.redemptions {
-        orders_of.entry(*m).or_default().push(*o);
+    let mut orders_of: BTreeMap<MemberId, Vec<&Ack>> = BTreeMap::new();
+    for a in &acks.redemptions {
+        orders_of.entry(a.member).or_default().push(a);
     }
     for m in &all {
         let mut first: Option<(u64, u64)> = None;
@@ -477,20 +747,23 @@ fn check(cluster: &Cluster, s: &Shared, members: &[MemberId]) -> Result<Vec<Stri
                     b.next_seq
                 ));
             }
-            for lot in lots_of.get(m).into_iter().flatten() {
-                if !earns.contains(lot) {
-                    v.push(format!(
-                        "node {i}: acknowledged issue {} is missing",
-                        lot.short()
-                    ));
-                }
-            }
-            for o in orders_of.get(m).into_iter().flatten() {
-                if !redeems.contains(o) {
-                    v.push(format!(
-                        "node {i}: acknowledged redemption {} is missing",
-                        o.short()
-                    ));
+            let wanted = [
+                ("issue", &lots_of, &earns),
+                ("redemption", &orders_of, &redeems),
+            ];
+            for (what, acked, held) in wanted {
+                for a in acked.get(m).into_iter().flatten() {
+                    if held.contains(&a.id) {
+                        continue;
+                    }
+                    if s.lost_with_a_disk(a) {
+                        lost.insert(a.id);
+                    } else {
+                        v.push(format!(
+                            "node {i}: acknowledged {what} {} is missing",
+                            a.id.short()
+                        ));
+                    }
                 }
             }
             for (pm, a, bb) in &acks.pairs {
@@ -518,5 +791,5 @@ fn check(cluster: &Cluster, s: &Shared, members: &[MemberId]) -> Result<Vec<Stri
     if let Err(e) = check_output("audit verify", &out) {
         v.push(format!("{e:#}"));
     }
-    Ok(v)
+    Ok((v, lost.len()))
 }

@@ -2,73 +2,22 @@
 //! own status for a supervisor to restart it, and once space is back it starts with everything it
 //! acknowledged. Its data directory is on a small tmpfs of its own, filled by the test.
 
-use anyhow::{ensure, Context, Result};
+use anyhow::{ensure, Result};
 use coalition_client::types::IssueRequest;
 use coalition_core::crypto::Keypair;
 use coalition_core::record::MemberId;
 use coalition_node::service::EXIT_STORAGE_FAILED;
-use coalition_tests::{edit_config, is_code, Cluster};
-use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use coalition_tests::disk::SmallDisk;
+use coalition_tests::{is_code, Cluster};
 use std::time::{Duration, Instant};
 
 use crate::LONG_EPOCH_SECS;
-
-/// A tmpfs mounted for the test; unmounted (lazily, in case a process still holds it) on drop.
-struct SmallDisk {
-    path: PathBuf,
-}
-
-impl SmallDisk {
-    fn mount(path: &Path, size: &str) -> Result<SmallDisk> {
-        std::fs::create_dir_all(path)?;
-        let out = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-            .arg(path)
-            .output()
-            .context("running mount")?;
-        ensure!(
-            out.status.success(),
-            "cannot mount a tmpfs at {} (the full-disk test needs root, as scripts/test.sh has): {}",
-            path.display(),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        Ok(SmallDisk {
-            path: path.to_path_buf(),
-        })
-    }
-}
-
-impl Drop for SmallDisk {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg("-l").arg(&self.path).status();
-    }
-}
-
-/// Writes `file` until the disk refuses more.
-fn fill(file: &Path) -> Result<()> {
-    let mut f = std::fs::File::create(file)?;
-    for chunk in [1 << 20, 4096, 1] {
-        let bytes = vec![0xa5u8; chunk];
-        while f.write_all(&bytes).is_ok() {}
-    }
-    // What did fit must really be on the tmpfs, not in a buffer.
-    let _ = f.sync_all();
-    Ok(())
-}
 
 #[test]
 fn a_full_disk_stops_the_node_with_its_own_status_and_loses_nothing() -> Result<()> {
     let mut c = Cluster::init(1, LONG_EPOCH_SECS)?;
     let disk = SmallDisk::mount(&c.dir.path().join("disk"), "48m")?;
-    let config = c.nodes[0].config.clone();
-    edit_config(
-        &config,
-        &config,
-        "data_dir",
-        toml::Value::String(disk.path.join("data").to_string_lossy().into()),
-    )?;
+    c.set_data_dir(0, &disk.path.join("data"))?;
     c.start_all()?;
 
     let member = MemberId(Keypair::generate().public());
@@ -86,7 +35,7 @@ fn a_full_disk_stops_the_node_with_its_own_status_and_loses_nothing() -> Result<
         acknowledged += 1 + i % 7;
     }
 
-    fill(&disk.path.join("filler"))?;
+    disk.fill()?;
     // Space RocksDB set aside before the disk filled may take a few more writes.
     let deadline = Instant::now() + Duration::from_secs(60);
     let mut i = 20;
@@ -118,7 +67,7 @@ fn a_full_disk_stops_the_node_with_its_own_status_and_loses_nothing() -> Result<
     );
 
     // Space is back: the node starts and holds every issue it acknowledged.
-    std::fs::remove_file(disk.path.join("filler"))?;
+    disk.free()?;
     c.restart(0)?;
     let balance = c.client(0).balance(&member)?.available;
     ensure!(

@@ -7,7 +7,7 @@ use anyhow::{bail, ensure, Context, Result};
 use coalition_client::types::IssueRequest;
 use coalition_core::crypto::Keypair;
 use coalition_core::record::MemberId;
-use coalition_tests::{bin, edit_config, free_port_range, wait_for, Cluster};
+use coalition_tests::{bin, disk, edit_config, free_port_range, wait_for, Cluster};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
@@ -215,19 +215,6 @@ fn a_second_node_with_the_same_key_stops_and_the_first_runs_on() -> Result<()> {
     Ok(())
 }
 
-/// The files in `dir` that `keep` picks, with their lengths.
-fn files(dir: &Path, keep: impl Fn(&Path) -> bool) -> Result<Vec<(PathBuf, u64)>> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir(dir)? {
-        let path = entry?.path();
-        if keep(&path) {
-            let len = std::fs::metadata(&path)?.len();
-            out.push((path, len));
-        }
-    }
-    Ok(out)
-}
-
 /// Issues `n` lots to one member at node 0, each with its own receipt.
 fn issue_some(c: &Cluster, n: u64) -> Result<()> {
     let member = MemberId(Keypair::generate().public());
@@ -243,14 +230,8 @@ fn issue_some(c: &Cluster, n: u64) -> Result<()> {
 }
 
 /// Flips 8 bytes a third of the way into `file`.
-fn damage(file: &Path) -> Result<()> {
-    let mut bytes = std::fs::read(file)?;
-    let at = bytes.len() / 3;
-    for b in &mut bytes[at..at + 8] {
-        *b ^= 0x5a;
-    }
-    std::fs::write(file, &bytes)?;
-    Ok(())
+fn damage(file: &Path, len: u64) -> Result<()> {
+    disk::flip(file, (len / 3) as usize)
 }
 
 /// Starts node 0 and requires it to stop by itself, saying its database is damaged (`what`: the
@@ -277,18 +258,12 @@ fn a_damaged_write_ahead_log_refuses_the_start() -> Result<()> {
     // kill -9: what the issues wrote is in the write-ahead log only (no flush at shutdown).
     c.kill9(0)?;
     // The newest write-ahead log: `NNNNNN.log` (RocksDB's own `LOG` is its info log).
-    let (wal, len) = files(&data_dir(&c), |p| {
-        p.extension().is_some_and(|e| e == "log")
-            && p.file_stem()
-                .is_some_and(|s| s.to_string_lossy().chars().all(|c| c.is_ascii_digit()))
-    })?
-    .into_iter()
-    .max()
-    .context("no write-ahead log in the data directory")?;
+    let (wal, len) =
+        disk::newest_wal(&c.data_dir(0))?.context("no write-ahead log in the data directory")?;
     ensure!(len > 4096, "the write-ahead log holds only {len} bytes");
     // A third of the way in: records after the damage are acknowledged issues, so this is no torn
     // tail.
-    damage(&wal)?;
+    damage(&wal, len)?;
     refuses_to_run(&mut c, "write-ahead log")
 }
 
@@ -298,21 +273,14 @@ fn a_damaged_table_file_stops_the_node_at_start() -> Result<()> {
     issue_some(&c, 40)?;
     // A clean stop flushes everything to SST files.
     ensure!(c.stop(0)?, "the node did not stop cleanly");
-    let (table, len) = files(&data_dir(&c), |p| p.extension().is_some_and(|e| e == "sst"))?
-        .into_iter()
-        .max_by_key(|(_, len)| *len)
-        .context("no SST file in the data directory")?;
+    let (table, len) = disk::files(&c.data_dir(0), |p| {
+        p.extension().is_some_and(|e| e == "sst")
+    })?
+    .into_iter()
+    .max_by_key(|(_, len)| *len)
+    .context("no SST file in the data directory")?;
     ensure!(len > 1024, "the largest SST file holds only {len} bytes");
     // A third of the way in is a data block (the index and footer are at the end).
-    damage(&table)?;
+    damage(&table, len)?;
     refuses_to_run(&mut c, "SST file")
-}
-
-/// Node 0's data directory.
-fn data_dir(c: &Cluster) -> PathBuf {
-    let dir = c.nodes[0].settings.data_dir.clone();
-    match c.nodes[0].config.parent() {
-        Some(base) if dir.is_relative() => base.join(dir),
-        _ => dir,
-    }
 }
