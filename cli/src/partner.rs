@@ -1,5 +1,6 @@
-//! `coalition partner ...`: what a partner's till or back office does at its own node. Every command
-//! here needs the node's API token (`--token` or `COALITION_TOKEN`).
+//! `coalition partner ...`: what a partner's till or back office does at its own node. Issuing
+//! needs the node's API token (`--token` or `COALITION_TOKEN`); submitting a member's order does
+//! not, since the member's signature is its authority.
 
 use crate::args::{OrderToken, PartnerCommand};
 use crate::context::Context;
@@ -45,9 +46,26 @@ fn issue(
     }
     let genesis = ctx.genesis(&client);
     let issuer = partner_name(genesis.as_ref(), &r.entry.partner);
+    let (done, member_line) = match (r.replay, r.new_member) {
+        (true, _) => (
+            "already issued",
+            format!(
+                "{}: this receipt reference was issued before; nothing new was credited",
+                member.to_hex()
+            ),
+        ),
+        (false, true) => (
+            "issued",
+            format!(
+                "{} (new member: the node had no record of this id; check it against the card)",
+                member.to_hex()
+            ),
+        ),
+        (false, false) => ("issued", member.to_hex()),
+    };
     ctx.out.fields(&[
-        ("issued", format!("{} points by {issuer}", r.points)),
-        ("member", member.to_hex()),
+        (done, format!("{} points by {issuer}", r.points)),
+        ("member", member_line),
         ("lot", r.lot.to_hex()),
         ("expires", output::time(r.expires_at)),
         (
@@ -62,7 +80,7 @@ fn issue(
 }
 
 fn submit_redeem(ctx: &Context, token: &OrderToken) -> Result<()> {
-    let client = ctx.partner_client()?;
+    let client = ctx.client();
     let o = &token.order.order;
     let r = client.redeem(&token.hex).with_context(|| {
         format!(

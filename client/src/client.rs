@@ -180,10 +180,24 @@ impl Client {
                     }),
                 }
             }
-            Err(e) => Err(ClientError::Transport {
-                url: url.into(),
-                reason: e.to_string(),
-            }),
+            Err(ureq::Error::Transport(t)) => {
+                let text = t.to_string();
+                // ureq's words start with the URL, which the message names already.
+                let reason = text
+                    .strip_prefix(&format!("{url}: "))
+                    .unwrap_or(&text)
+                    .to_string();
+                let reason = match t.kind() {
+                    ureq::ErrorKind::ConnectionFailed | ureq::ErrorKind::Dns => {
+                        format!("{reason} (is coalition-node running there? --node or COALITION_NODE names it)")
+                    }
+                    _ => reason,
+                };
+                Err(ClientError::Transport {
+                    url: url.into(),
+                    reason,
+                })
+            }
         }
     }
 

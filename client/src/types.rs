@@ -47,6 +47,11 @@ pub struct EntryRef {
     pub entry_id: Hash,
 }
 
+/// The most points one issue may carry (a sanity bound for POS mistakes, far above any purchase).
+pub const MAX_ISSUE_POINTS: u64 = 1_000_000_000_000;
+/// The longest lifetime an issuer may give a lot: ten years of 365 days.
+pub const MAX_LOT_LIFETIME_SECS: u64 = 10 * 365 * 24 * 3600;
+
 /// Answer to an issue: the lot is durably in the issuer's log.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IssueResponse {
@@ -58,6 +63,14 @@ pub struct IssueResponse {
     pub expires_at: Timestamp,
     /// Where it was appended.
     pub entry: EntryRef,
+    /// True when this receipt reference was issued before with the same request: the answer is
+    /// that lot's receipt and nothing new was credited (a POS retry, or a receipt scanned twice).
+    #[serde(default)]
+    pub replay: bool,
+    /// True when this node had no record of the member before this issue: a first purchase, or a
+    /// mistyped member id.
+    #[serde(default)]
+    pub new_member: bool,
 }
 
 /// `POST /v1/redeem`: a member-signed order to redeem at this node's partner. The member's signature

@@ -12,7 +12,7 @@ use std::sync::Arc;
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     /// A file could not be read.
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot read {path}")]
     Read {
         /// The file.
         path: PathBuf,
@@ -30,7 +30,7 @@ pub enum ConfigError {
         reason: String,
     },
     /// The genesis is inconsistent.
-    #[error("genesis {path}: {source}")]
+    #[error("genesis {path}")]
     Genesis {
         /// The file.
         path: PathBuf,

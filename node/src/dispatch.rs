@@ -31,7 +31,8 @@ pub async fn run(node: Arc<Node>, replicator: Replicator, mut events: mpsc::Rece
             NetEvent::PeerUp(p) => {
                 up.insert(p);
                 node.metrics().peers_connected.set(up.len() as i64);
-                tracing::info!(partner = %node.name_of(&p), "partner connected");
+                // The network layer logs "partner up" with its agent at info already.
+                tracing::debug!(partner = %node.name_of(&p), "partner connected");
             }
             NetEvent::PeerDown(p) => {
                 up.remove(&p);

@@ -8,7 +8,7 @@ use coalition_core::cert::{AddVoteError, CertError};
 use coalition_core::checkpoint::CheckpointError;
 use coalition_core::hash::Hash;
 use coalition_core::merkle::MerkleError;
-use coalition_core::record::{Epoch, PartnerId};
+use coalition_core::record::{Epoch, PartnerId, Timestamp};
 use coalition_core::refusal::RefusalCode;
 use coalition_core::wire::Refusal;
 
@@ -267,6 +267,20 @@ pub enum NotFound {
         /// The epoch.
         epoch: Epoch,
     },
+    /// The epoch has not even ended, so nothing of it can be sealed or settled.
+    #[error(
+        "epoch {epoch} has not ended yet: the current epoch is {current}, and epoch {epoch} ends \
+         at {}; it is sealed shortly after",
+        rfc3339(*.ends_at)
+    )]
+    EpochNotOver {
+        /// The epoch asked for.
+        epoch: Epoch,
+        /// The current epoch.
+        current: Epoch,
+        /// The first second after it.
+        ends_at: Timestamp,
+    },
     /// No statement of the epoch yet.
     #[error("epoch {epoch} has not been settled yet")]
     NotSettled {
@@ -365,4 +379,9 @@ fn join(failures: &[VoteMiss]) -> String {
         .map(|m| format!("{}: {}", m.partner, m.reason))
         .collect::<Vec<_>>()
         .join("; ")
+}
+
+/// A time for a message, in UTC.
+fn rfc3339(t: Timestamp) -> String {
+    humantime::format_rfc3339(std::time::UNIX_EPOCH + std::time::Duration::from_secs(t)).to_string()
 }

@@ -12,7 +12,10 @@ use coalition_core::record::MemberId;
 use std::path::PathBuf;
 use std::time::Duration;
 pub(crate) use values::OrderToken;
-use values::{parse_duration, parse_member_id, parse_node_url, parse_order_token};
+use values::{
+    parse_duration, parse_issue_points, parse_member_id, parse_node_url, parse_order_token,
+    parse_points,
+};
 
 /// Default API address of a node: partner 0 of `network init` with the default base port.
 pub(crate) const DEFAULT_NODE: &str = "http://127.0.0.1:7101";
@@ -66,8 +69,8 @@ this node's partner."
         env = "COALITION_TOKEN",
         hide_env_values = true,
         value_name = "T",
-        long_help = "The node's API token (the `api_token` of its node.toml), required by partner \
-operations (`partner issue`, `partner submit-redeem`); it or one of the node's `auditor_tokens` \
+        long_help = "The node's API token (the `api_token` of its node.toml), required by \
+`partner issue`; it or one of the node's `auditor_tokens` \
 reads members' data by id (`member balance|history --member`), logs and proofs (`audit export`, \
 `audit verify --node`, `audit prove`). Member commands with `--wallet` never send it: they sign \
 their reads with the wallet's key."
@@ -323,7 +326,7 @@ Example:\n  coalition --node http://127.0.0.1:7103 member redeem --wallet alice.
         #[arg(long, value_name = "FILE")]
         wallet: PathBuf,
         /// Points to redeem (at least 1).
-        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+        #[arg(long, value_name = "N", value_parser = parse_points)]
         points: u64,
         /// How long to keep resubmitting the same order while no quorum answers.
         #[arg(
@@ -347,7 +350,7 @@ Example:\n  coalition member sign-redeem --wallet alice.wallet --points 50 --at 
         #[arg(long, value_name = "FILE")]
         wallet: PathBuf,
         /// Points to redeem (at least 1).
-        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+        #[arg(long, value_name = "N", value_parser = parse_points)]
         points: u64,
         /// The redeeming partner: its id (hex) or exact name.
         #[arg(long, value_name = "PARTNER")]
@@ -377,13 +380,13 @@ Example:\n  coalition --token $TOKEN partner issue --member 3b6a...e1 --points 1
         /// The member id (64 hex digits).
         #[arg(long, value_name = "ID", value_parser = parse_member_id)]
         member: MemberId,
-        /// Points to credit (at least 1).
-        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+        /// Points to credit (1 to 1000000000000).
+        #[arg(long, value_name = "N", value_parser = parse_issue_points)]
         points: u64,
         /// The purchase receipt or order number (only its hash is recorded).
         #[arg(long, value_name = "TEXT")]
         reference: Option<String>,
-        /// Lifetime of the lot, e.g. 90d, 12h, 30m, 45s.
+        /// Lifetime of the lot, e.g. 90d, 12h, 30m, 45s; at most 3650d.
         #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
         expires_in: Option<Duration>,
     },
@@ -391,8 +394,9 @@ Example:\n  coalition --token $TOKEN partner issue --member 3b6a...e1 --points 1
     #[command(
         long_about = "Redeem a member-signed order (the token `coalition member sign-redeem` \
 prints) at this node's partner. The token is decoded and its signature checked before it is sent. \
-Waits until a quorum of partners has certified it and prints the receipt. Needs --token.\n\n\
-Example:\n  coalition --token $TOKEN partner submit-redeem --order 01a7..."
+Waits until a quorum of partners has certified it and prints the receipt. Needs no token: the \
+member's signature is the authority, and the node refuses an order signed for another partner.\n\n\
+Example:\n  coalition partner submit-redeem --order 01a7..."
     )]
     SubmitRedeem {
         /// The order token (hex).

@@ -1,6 +1,7 @@
 //! The value parsers of [`super`]: what can be checked in a typed value without the outside world
 //! (URLs, member ids, durations, order tokens), so a typo is a usage error before anything runs.
 
+use coalition_client::types::{MAX_ISSUE_POINTS, MAX_LOT_LIFETIME_SECS};
 use coalition_core::record::{MemberId, SignedOrder};
 use std::time::Duration;
 
@@ -35,6 +36,24 @@ pub(crate) enum ArgError {
     /// A duration under one second.
     #[error("must be at least one second")]
     ZeroDuration,
+    /// A lifetime longer than the node accepts.
+    #[error("at most {max_days} days")]
+    LongLifetime {
+        /// The limit, in days.
+        max_days: u64,
+    },
+    /// A duration in months or years, whose length is a matter of opinion.
+    #[error("months and years have no fixed length; give days instead (365d)")]
+    CalendarUnit,
+    /// Points of an issue that are not a whole number in range.
+    #[error("points are a whole number from 1 to {max} (the most one issue may carry)")]
+    IssuePoints {
+        /// The largest accepted.
+        max: u64,
+    },
+    /// Points that are not a whole number of at least 1.
+    #[error("points are a whole number, at least 1")]
+    Points,
     /// An order token that is not hex or not a signed order.
     #[error(transparent)]
     OrderToken(coalition_client::order::TokenError),
@@ -61,13 +80,44 @@ pub(super) fn parse_member_id(s: &str) -> Result<MemberId, ArgError> {
     Ok(id)
 }
 
-/// `--expires-in`: a `humantime` duration of at least one second.
+/// `--expires-in`: a `humantime` duration from one second to the node's longest lot lifetime, in
+/// units of a fixed length (humantime reads `1y` as 365.25 days and `1M` as 30.44).
 pub(super) fn parse_duration(s: &str) -> Result<Duration, ArgError> {
+    let calendar = ["y", "year", "years", "M", "month", "months", "mo"];
+    if s.split(|c: char| c.is_ascii_digit() || c.is_whitespace())
+        .any(|unit| calendar.contains(&unit))
+    {
+        return Err(ArgError::CalendarUnit);
+    }
     let d = humantime::parse_duration(s).map_err(ArgError::Duration)?;
     if d.as_secs() == 0 {
         return Err(ArgError::ZeroDuration);
     }
+    if d.as_secs() > MAX_LOT_LIFETIME_SECS {
+        return Err(ArgError::LongLifetime {
+            max_days: MAX_LOT_LIFETIME_SECS / 86_400,
+        });
+    }
     Ok(d)
+}
+
+/// `--points` of an issue: 1 to the most one issue may carry (the node's own bound, checked
+/// here so the message says it).
+pub(super) fn parse_issue_points(s: &str) -> Result<u64, ArgError> {
+    match parse_points(s) {
+        Ok(n) if n <= MAX_ISSUE_POINTS => Ok(n),
+        _ => Err(ArgError::IssuePoints {
+            max: MAX_ISSUE_POINTS,
+        }),
+    }
+}
+
+/// `--points` of a redemption: at least 1 (the balance is the real bound).
+pub(super) fn parse_points(s: &str) -> Result<u64, ArgError> {
+    match s.trim().parse::<u64>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err(ArgError::Points),
+    }
 }
 
 /// `--order`: a token that decodes to a signed order whose member signature holds.
@@ -93,6 +143,15 @@ mod tests {
         assert_eq!(secs("12h"), Some(12 * 3_600));
         assert_eq!(secs("30m"), Some(30 * 60));
         assert_eq!(secs("45s"), Some(45));
+        assert_eq!(secs("3650d"), Some(3650 * 86_400));
+        for refused in ["1y", "2 years", "1M", "3months", "3651d", "0s"] {
+            assert_eq!(secs(refused), None, "{refused}");
+        }
+        assert!(matches!(parse_duration("1y"), Err(ArgError::CalendarUnit)));
+        assert!(matches!(
+            parse_duration("20000d"),
+            Err(ArgError::LongLifetime { max_days: 3650 })
+        ));
         assert!(matches!(parse_duration("0s"), Err(ArgError::ZeroDuration)));
         assert_eq!(
             error_text(parse_duration("soon")),
@@ -102,6 +161,25 @@ mod tests {
             error_text(parse_duration("500ms")),
             "must be at least one second"
         );
+    }
+
+    #[test]
+    fn points() {
+        assert_eq!(
+            parse_issue_points("1000000000000").ok(),
+            Some(MAX_ISSUE_POINTS)
+        );
+        for refused in ["0", "-1", "1.5", "1000000000001", ""] {
+            assert!(
+                matches!(
+                    parse_issue_points(refused),
+                    Err(ArgError::IssuePoints { .. })
+                ),
+                "{refused}"
+            );
+        }
+        assert_eq!(parse_points("5000000000000").ok(), Some(5_000_000_000_000));
+        assert!(matches!(parse_points("0"), Err(ArgError::Points)));
     }
 
     #[test]

@@ -15,7 +15,16 @@ use coalition_core::record::MemberId;
 pub(super) fn authorize(app: &App, headers: &HeaderMap) -> Result<(), ApiError> {
     match bearer(headers) {
         Some(given) if same(given, &app.token) => Ok(()),
-        _ => Err(ApiError::unauthorized()),
+        given => {
+            // An operator's trail of who tried to issue without the right to; never the token.
+            let why = if given.is_some() {
+                "a wrong token"
+            } else {
+                "no token"
+            };
+            tracing::warn!(target: "audit", "refused a partner operation with {why}");
+            Err(ApiError::unauthorized())
+        }
     }
 }
 
@@ -33,6 +42,7 @@ pub(super) fn authorize_read(
         if matched {
             return Ok(());
         }
+        tracing::warn!(target: "audit", "refused a read with a wrong token");
         return Err(ApiError::unauthorized_read(
             "wrong token: members' data, logs and proofs need this partner's token or one of its \
              auditors' tokens",

@@ -15,7 +15,19 @@ pub async fn checkpoint(node: &Node, epoch: Epoch) -> NodeResult<SealedCheckpoin
     let sealed = node
         .blocking(move |s| s.sealed_checkpoint(quorum, epoch))
         .await?;
-    Ok(sealed.ok_or(NotFound::NotSealed { epoch })?)
+    Ok(sealed.ok_or_else(|| not_over(node, epoch).unwrap_or(NotFound::NotSealed { epoch }))?)
+}
+
+/// [`NotFound::EpochNotOver`] if `epoch` is the current one or later: "not sealed yet" alone would
+/// leave someone who typed 99 for 9 waiting.
+fn not_over(node: &Node, epoch: Epoch) -> Option<NotFound> {
+    let genesis = node.genesis();
+    let current = genesis.epoch_at(node.now());
+    (epoch >= current).then(|| NotFound::EpochNotOver {
+        epoch,
+        current,
+        ends_at: genesis.epoch_end(epoch),
+    })
 }
 
 /// The settlement statement of `epoch`, and whether its checkpoint is sealed.
@@ -23,7 +35,7 @@ pub async fn settlement(node: &Node, epoch: Epoch) -> NodeResult<SettlementView>
     let statement = node
         .blocking(move |s| s.statement(epoch))
         .await?
-        .ok_or(NotFound::NotSettled { epoch })?;
+        .ok_or_else(|| not_over(node, epoch).unwrap_or(NotFound::NotSettled { epoch }))?;
     let sealed = node.seal_progress().sealed > epoch;
     Ok(SettlementView {
         epoch,

@@ -5,16 +5,14 @@
 use crate::error::{Inconsistency, InvalidRequest, NodeError, NodeResult};
 use crate::node::Node;
 use crate::writer::AppendError;
-use coalition_client::types::{EntryRef, IssueRequest, IssueResponse};
+use coalition_client::types::{
+    EntryRef, IssueRequest, IssueResponse, MAX_ISSUE_POINTS, MAX_LOT_LIFETIME_SECS,
+};
 use coalition_core::hash::Hash;
 use coalition_core::record::{reference_hash, Issue, Record};
 
 /// Lots expire after this long unless the issuer says otherwise.
 pub const DEFAULT_LOT_LIFETIME_SECS: u64 = 365 * 24 * 3600;
-/// The longest lifetime an issuer may give a lot.
-pub const MAX_LOT_LIFETIME_SECS: u64 = 10 * 365 * 24 * 3600;
-/// The most points one issue may carry (a sanity bound for POS mistakes, far above any purchase).
-pub const MAX_ISSUE_POINTS: u64 = 1_000_000_000_000;
 
 /// Appends an issue to our log (synced), then gossips it.
 pub async fn issue(node: &Node, req: IssueRequest) -> NodeResult<IssueResponse> {
@@ -62,6 +60,13 @@ pub async fn issue(node: &Node, req: IssueRequest) -> NodeResult<IssueResponse> 
         time,
     };
     let lot = issue.id();
+    // Read before the append, so the answer can say this member is new here. Two first issues
+    // racing may both say so; it is a hint for the cashier, not a ledger fact.
+    let member = req.member;
+    let new_member = node
+        .blocking(move |s| s.history(&member, 1))
+        .await?
+        .is_empty();
     let entry = match node.writer().append(Record::Issue(issue)).await {
         Ok(entry) => entry,
         Err(AppendError::ReferenceUsed { lot }) => return reissue(node, lot, &req, lifetime).await,
@@ -69,6 +74,14 @@ pub async fn issue(node: &Node, req: IssueRequest) -> NodeResult<IssueResponse> 
     };
     node.metrics().points_issued.inc_by(req.points);
     node.gossip_entry(entry.clone());
+    tracing::info!(
+        target: "audit",
+        lot = %lot.short(),
+        points = req.points,
+        position = entry.entry.seq,
+        new_member,
+        "issued"
+    );
     Ok(IssueResponse {
         lot,
         points: req.points,
@@ -78,6 +91,8 @@ pub async fn issue(node: &Node, req: IssueRequest) -> NodeResult<IssueResponse> 
             seq: entry.entry.seq,
             entry_id: entry.id(),
         },
+        replay: false,
+        new_member,
     })
 }
 
@@ -99,8 +114,16 @@ async fn reissue(
         && issue.points == req.points
         && issue.expires_at.saturating_sub(issue.time) == lifetime;
     if !same {
+        tracing::info!(target: "audit", lot = %lot.short(), "issue refused: its receipt reference names another lot");
         return Err(NodeError::ReferenceReused { lot });
     }
+    tracing::info!(
+        target: "audit",
+        lot = %lot.short(),
+        points = issue.points,
+        position = entry.entry.seq,
+        "issue repeated: answered with the lot already issued for its reference"
+    );
     Ok(IssueResponse {
         lot,
         points: issue.points,
@@ -110,5 +133,7 @@ async fn reissue(
             seq: entry.entry.seq,
             entry_id: entry.id(),
         },
+        replay: true,
+        new_member: false,
     })
 }

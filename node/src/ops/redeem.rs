@@ -227,7 +227,14 @@ impl Redeemer {
                 },
             )?;
         node.gossip_entry(entry.clone());
-        tracing::info!(order = %order_id.short(), points, votes = got, "redemption certified");
+        tracing::info!(
+            target: "audit",
+            order = %order_id.short(),
+            points,
+            votes = got,
+            position = entry.entry.seq,
+            "redemption certified"
+        );
         Ok(RedeemResponse {
             order_id,
             points,

@@ -11,7 +11,7 @@ use std::time::Duration;
 #[derive(Debug, thiserror::Error)]
 pub enum NetError {
     /// No response arrived within the request timeout. The peer may still have processed the request.
-    #[error("no response from partner {partner:?} within {after:?}")]
+    #[error("no response from partner {} within {after:?}", .partner.short())]
     Timeout {
         /// The partner asked.
         partner: PartnerId,
@@ -19,13 +19,13 @@ pub enum NetError {
         after: Duration,
     },
     /// The partner is a genesis partner but we hold no usable connection to it right now.
-    #[error("partner {partner:?} is not connected")]
+    #[error("partner {} is not connected", .partner.short())]
     NotConnected {
         /// The partner.
         partner: PartnerId,
     },
     /// The key is not a genesis partner (or is our own key where a remote one is needed).
-    #[error("{partner:?} is not a remote genesis partner")]
+    #[error("{} is not a remote genesis partner", .partner.short())]
     UnknownPartner {
         /// The key given.
         partner: PartnerId,
@@ -36,7 +36,7 @@ pub enum NetError {
     ChannelClosed,
     /// The request reached the transport but failed there: connection closed, dial failure, the
     /// remote does not speak our protocol, an I/O error.
-    #[error("request to partner {partner:?} failed: {reason}")]
+    #[error("request to partner {} failed: {reason}", .partner.short())]
     RequestFailed {
         /// The partner asked.
         partner: PartnerId,

@@ -60,6 +60,13 @@ fn settings_out_of_range_are_refused_before_starting() -> Result<()> {
         "the config network init wrote is refused: {}",
         String::from_utf8_lossy(&ok.stderr)
     );
+    // A dump is pasted into tickets: it must not carry the token that issues points.
+    let dumped = String::from_utf8_lossy(&ok.stdout);
+    let token = &c.nodes[0].settings.api_token;
+    ensure!(
+        !dumped.contains(token.as_str()) && dumped.contains("hidden"),
+        "--dump-config shows the API token: {dumped}"
+    );
     let max = toml::Value::Integer(i64::MAX);
     let cases = [
         ("anti_entropy_secs", max.clone(), "between 1 and 3600"),
@@ -283,4 +290,60 @@ fn a_damaged_table_file_stops_the_node_at_start() -> Result<()> {
     // A third of the way in is a data block (the index and footer are at the end).
     damage(&table, len)?;
     refuses_to_run(&mut c, "SST file")
+}
+
+/// The log file is plain text (colour codes only at a terminal) and is an operator's trail: issues,
+/// repeated issues and refused tokens each leave a line, without the token or the member.
+#[test]
+fn the_log_is_plain_text_and_records_issues_and_refused_tokens() -> Result<()> {
+    let c = Cluster::start(1, LONG_EPOCH_SECS)?;
+    let member = MemberId(Keypair::generate().public());
+    let req = IssueRequest {
+        member,
+        points: 12,
+        reference: Some("till 4 receipt 77".into()),
+        expires_in_secs: None,
+    };
+    let first = c.client(0).issue(&req)?;
+    ensure!(first.new_member && !first.replay, "first issue: {first:?}");
+    let again = c.client(0).issue(&req)?;
+    ensure!(
+        again.replay && !again.new_member && again.lot == first.lot,
+        "repeated issue: {again:?}"
+    );
+    let wrong = coalition_client::Client::new(&c.url(0), Some("not-the-token-of-this-node".into()));
+    let refused = wrong.issue(&req).expect_err("a wrong token issues nothing");
+    ensure!(
+        coalition_tests::is_code(&refused, "unauthorized"),
+        "wrong token answered {refused}"
+    );
+    let lot = first.lot.short();
+    let log = wait_for(
+        "the audit lines in the log",
+        Duration::from_secs(10),
+        || {
+            let log = std::fs::read_to_string(&c.nodes[0].log)?;
+            let done = log.contains("refused a partner operation with a wrong token");
+            Ok(done.then_some(log))
+        },
+    )?;
+    ensure!(!log.contains('\u{1b}'), "the log file carries colour codes");
+    let line = |needle: &str| log.lines().find(|l| l.contains(needle)).map(str::to_string);
+    let issued = line(" audit: issued ").context("no audit line for the issue")?;
+    ensure!(
+        issued.contains(&format!("lot={lot}")) && issued.contains("new_member=true"),
+        "{issued}"
+    );
+    ensure!(
+        line("audit: issue repeated").is_some_and(|l| l.contains(&format!("lot={lot}"))),
+        "no audit line for the repeated issue:\n{log}"
+    );
+    let token = &c.nodes[0].settings.api_token;
+    ensure!(
+        !log.contains(token.as_str())
+            && !log.contains(&member.to_hex())
+            && !log.contains("not-the-token"),
+        "the log carries a token or a member id"
+    );
+    Ok(())
 }

@@ -371,29 +371,11 @@ fn start_outsider(
 /// a node's debug log says it refused or failed. Either side's allow list may close the connection
 /// first, so both "denied" and a failed negotiation count: neither is a connection.
 fn refusals_from(log: &Path, from: &str) -> usize {
-    let text = strip_ansi(&std::fs::read_to_string(log).unwrap_or_default());
+    let text = std::fs::read_to_string(log).unwrap_or_default();
     let needle = format!("from={from} ");
     text.lines()
         .filter(|l| l.contains("incoming connection refused or failed") && l.contains(&needle))
         .count()
-}
-
-/// The text without terminal colour codes (the nodes' logs may carry them).
-fn strip_ansi(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    let mut chars = s.chars();
-    while let Some(ch) = chars.next() {
-        if ch == '\u{1b}' {
-            for c in chars.by_ref() {
-                if c.is_ascii_alphabetic() {
-                    break;
-                }
-            }
-        } else {
-            out.push(ch);
-        }
-    }
-    out
 }
 
 #[test]
