@@ -1,7 +1,7 @@
 //! `coalition status`: one node's view of the coalition.
 
 use crate::context::Context;
-use crate::output::{Align, Table};
+use crate::output::{self, Align, Table};
 use anyhow::{Context as _, Result};
 use coalition_client::types::Status;
 use coalition_core::record::PartnerId;
@@ -52,7 +52,20 @@ fn print_summary(ctx: &Context, s: &Status) -> Result<()> {
             "coalition",
             format!("{} (genesis {})", s.coalition, s.genesis_hash.short()),
         ),
-        ("current epoch", s.current_epoch.to_string()),
+        (
+            "current epoch",
+            format!(
+                "{} ({} to {}; closes in {} s)",
+                s.current_epoch,
+                output::time(s.epoch_start),
+                output::time(s.epoch_end),
+                s.epoch_end.saturating_sub(s.now)
+            ),
+        ),
+        (
+            "quorum",
+            format!("{} of {} partners", s.quorum, s.logs.len()),
+        ),
         ("last sealed", sealed),
         ("awaiting", awaiting),
         (

@@ -239,6 +239,18 @@ pub struct Status {
     pub logs: Vec<LogHeadInfo>,
     /// The epoch of the node's clock.
     pub current_epoch: Epoch,
+    /// The node's clock when it answered.
+    #[serde(default)]
+    pub now: Timestamp,
+    /// When the current epoch began.
+    #[serde(default)]
+    pub epoch_start: Timestamp,
+    /// The first second after the current epoch: when its logs close.
+    #[serde(default)]
+    pub epoch_end: Timestamp,
+    /// Votes (and checkpoint signatures) needed: the quorum q of the genesis.
+    #[serde(default)]
+    pub quorum: usize,
     /// The newest sealed checkpoint's epoch.
     pub last_sealed_epoch: Option<Epoch>,
     /// Partners whose epoch close is awaited for the next checkpoint.

@@ -175,6 +175,12 @@ pub async fn status(node: &Node) -> NodeResult<Status> {
         peers,
         logs,
         current_epoch: genesis.epoch_at(now),
+        now,
+        epoch_start: genesis
+            .epoch_end(genesis.epoch_at(now))
+            .saturating_sub(genesis.epoch_secs),
+        epoch_end: genesis.epoch_end(genesis.epoch_at(now)),
+        quorum: genesis.quorum(),
         last_sealed_epoch: progress.last_sealed(),
         awaiting,
         pending_entries: pending,

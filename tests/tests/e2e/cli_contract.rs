@@ -530,6 +530,12 @@ fn status(w: &mut Walk) -> Result<()> {
         field_line(&text, "node")?.contains(&w.ids[0]),
         "status does not name node 0's partner:\n{text}"
     );
+    ensure!(
+        field_line(&text, "quorum")? == "3 of 4 partners"
+            && field_line(&text, "current epoch")?.contains(" s)")
+            && field_line(&text, "current epoch")?.contains("closes in "),
+        "status lacks the quorum or the epoch's end:\n{text}"
+    );
     for name in &w.names {
         ensure!(
             text.contains(name.as_str()),
@@ -550,6 +556,10 @@ fn status(w: &mut Walk) -> Result<()> {
         "peers",
         "logs",
         "current_epoch",
+        "now",
+        "epoch_start",
+        "epoch_end",
+        "quorum",
         "last_sealed_epoch",
         "awaiting",
         "pending_entries",
@@ -587,6 +597,14 @@ fn status(w: &mut Walk) -> Result<()> {
     ensure!(
         u(&v, "current_epoch")? >= w.genesis.epoch_at(SystemClock.now()).saturating_sub(1),
         "current epoch: {v}"
+    );
+    let (start, end, now) = (u(&v, "epoch_start")?, u(&v, "epoch_end")?, u(&v, "now")?);
+    ensure!(
+        end == start + w.genesis.epoch_secs
+            && (start..end).contains(&now)
+            && w.genesis.epoch_at(start) == u(&v, "current_epoch")?
+            && u(&v, "quorum")? == 3,
+        "epoch bounds or quorum: {v}"
     );
     ensure!(
         arr(&v, "equivocations")?.is_empty(),
