@@ -1,6 +1,6 @@
 //! `coalition partner ...`: what a partner's till or back office does at its own node. Issuing
-//! needs the node's API token (`--token` or `COALITION_TOKEN`); submitting a member's order does
-//! not, since the member's signature is its authority.
+//! and backups need the node's API token (`--token` or `COALITION_TOKEN`); submitting a member's
+//! order does not, since the member's signature is its authority.
 
 use crate::args::{OrderToken, PartnerCommand};
 use crate::context::Context;
@@ -9,6 +9,7 @@ use crate::output::{self, partner_name};
 use anyhow::{Context as _, Result};
 use coalition_client::types::IssueRequest;
 use coalition_core::record::{MemberId, Points};
+use std::path::Path;
 use std::time::Duration;
 
 /// Runs a `partner` command.
@@ -21,7 +22,30 @@ pub(crate) fn run(ctx: &Context, cmd: PartnerCommand) -> Result<()> {
             expires_in,
         } => issue(ctx, member, points, reference, expires_in),
         PartnerCommand::SubmitRedeem { order } => submit_redeem(ctx, &order),
+        PartnerCommand::Backup { dir } => backup(ctx, &dir),
     }
+}
+
+fn backup(ctx: &Context, dir: &Path) -> Result<()> {
+    let client = ctx.partner_client()?;
+    let dir = std::path::absolute(dir)
+        .with_context(|| format!("cannot make {} absolute", dir.display()))?;
+    let shown = dir.display().to_string();
+    let r = client
+        .backup(&shown)
+        .with_context(|| format!("cannot back the node up into {shown}"))?;
+    if ctx.out.json {
+        return ctx.out.json(&r);
+    }
+    ctx.out.fields(&[
+        ("backup", r.dir),
+        ("anchor file", r.anchor_file),
+        (
+            "restore",
+            "stop the node, put this directory in place of its data_dir, start it with its partners up"
+                .into(),
+        ),
+    ])
 }
 
 fn issue(

@@ -278,6 +278,11 @@ impl Client {
         self.post("/v1/admin/partition", &PartitionRequest { isolated })
     }
 
+    /// Has the node write a consistent backup of its database into `dir` on its own machine.
+    pub fn backup(&self, dir: &str) -> Result<BackupResponse, ClientError> {
+        self.post("/v1/admin/backup", &BackupRequest { dir: dir.into() })
+    }
+
     /// Redeems a member-signed order at this node's partner; returns once certified.
     pub fn redeem(&self, order_token: &str) -> Result<RedeemResponse, ClientError> {
         self.post(

@@ -265,6 +265,25 @@ pub struct Status {
     pub isolated: bool,
 }
 
+/// `POST /v1/admin/backup` (partner token): a consistent copy of the node's database, written by
+/// the running node into a directory on its own machine.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackupRequest {
+    /// An absolute path that does not exist yet; its parent must.
+    pub dir: String,
+}
+
+/// Answer to a backup.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BackupResponse {
+    /// Where the copy is.
+    pub dir: String,
+    /// The copy of the anchor file inside it (taken just before the database, so it is never
+    /// ahead of it; a restored node writes the lines it lacks).
+    pub anchor_file: String,
+}
+
 /// `POST /v1/admin/partition` (partner token): take the node off the network, or put it back.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

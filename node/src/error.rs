@@ -228,6 +228,14 @@ pub enum InvalidRequest {
         /// The longest lifetime.
         max: u64,
     },
+    /// A backup directory that cannot be used.
+    #[error("backup directory {dir}: {reason}")]
+    BackupDir {
+        /// The path given.
+        dir: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
     /// A receipt reference of nothing but whitespace.
     #[error("reference must not be empty: send the receipt number, or leave reference out")]
     EmptyReference,

@@ -11,6 +11,7 @@ use coalition_core::clock::SharedClock;
 use coalition_core::crypto::Keypair;
 use coalition_core::genesis::Genesis;
 use coalition_core::record::{Epoch, PartnerId, SignedEntry, Timestamp};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use tokio::sync::watch;
 
@@ -57,6 +58,8 @@ pub struct NodeParts {
     pub clock: SharedClock,
     /// The seal task's progress.
     pub seal: watch::Receiver<SealProgress>,
+    /// Where sealed checkpoints are anchored (a backup copies it).
+    pub anchor_file: PathBuf,
 }
 
 /// One partner's running node, shared by the API handlers and the background tasks.
@@ -92,6 +95,10 @@ impl Node {
     /// The network.
     pub fn net(&self) -> &NetworkHandle {
         &self.parts.net
+    }
+    /// The anchor file.
+    pub fn anchor_file(&self) -> &Path {
+        &self.parts.anchor_file
     }
     /// The metrics.
     pub fn metrics(&self) -> &Metrics {

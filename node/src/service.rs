@@ -129,6 +129,7 @@ pub async fn start(config: &Config, clock: SharedClock) -> anyhow::Result<Runnin
         metrics: Arc::new(Metrics::new()),
         clock,
         seal: progress_rx,
+        anchor_file: config.anchor_file.clone(),
     }));
 
     let replicator = Replicator::new(node.clone());

@@ -403,6 +403,21 @@ Example:\n  coalition partner submit-redeem --order 01a7..."
         #[arg(long, value_name = "TOKEN", value_parser = parse_order_token)]
         order: OrderToken,
     },
+    /// Have the running node write a consistent backup of its database.
+    #[command(
+        long_about = "Have the running node write a consistent copy of its database (every \
+column at one point in time: a RocksDB checkpoint, quick and small on the same filesystem) and of \
+its anchor file into DIR, a new directory on the node's machine. The node keeps serving. A relative \
+DIR is taken from the current directory, which is right when the CLI runs beside the node. To \
+restore, stop the node, put the copy in place of its data_dir and start it with its partners up: \
+it signs nothing until they have handed back what the copy lacks. Needs --token.\n\n\
+Example:\n  coalition --token $TOKEN partner backup --dir /var/backups/coalition/2026-12-02"
+    )]
+    Backup {
+        /// The new directory to write the backup into.
+        #[arg(long, value_name = "DIR")]
+        dir: PathBuf,
+    },
 }
 
 /// `coalition settlement ...`

@@ -34,6 +34,7 @@ pub(super) fn routes() -> Router<Arc<App>> {
         .route("/v1/settlement/{epoch}", get(settlement))
         .route("/v1/proofs/{record}", get(proof))
         .route("/v1/admin/partition", post(partition))
+        .route("/v1/admin/backup", post(backup))
         .fallback(|| async { ApiError::no_route() })
 }
 
@@ -115,6 +116,16 @@ async fn partition(
     authorize(&app, &headers)?;
     let Json(req) = body.map_err(rejection)?;
     Ok(Json(admin::partition(&app.node, req.isolated).await?))
+}
+
+async fn backup(
+    State(app): Shared,
+    headers: HeaderMap,
+    body: Result<Json<BackupRequest>, JsonRejection>,
+) -> Result<Json<BackupResponse>, ApiError> {
+    authorize(&app, &headers)?;
+    let Json(req) = body.map_err(rejection)?;
+    Ok(Json(admin::backup(&app.node, req.dir).await?))
 }
 
 async fn redeem(

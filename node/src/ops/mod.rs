@@ -7,7 +7,7 @@
 //! - [`inflight`]: complete redemptions left in flight by a restart or a failed append;
 //! - [`views`]: balances, histories, log ranges, status (read-only);
 //! - [`audit`]: sealed checkpoints, statements and record proofs for auditors;
-//! - [`admin`]: the operator's partition switch.
+//! - [`admin`]: the operator's partition switch and online backups.
 
 pub mod admin;
 pub mod audit;

@@ -21,6 +21,14 @@ pub enum StoreError {
         /// What went wrong, in words.
         reason: String,
     },
+    /// A backup (a RocksDB checkpoint) could not be written.
+    #[error("cannot write a backup to {}: {reason}", path.display())]
+    Backup {
+        /// The directory asked for.
+        path: PathBuf,
+        /// RocksDB's words.
+        reason: String,
+    },
     /// The database was written by a build with another on-disk layout.
     #[error(
         "the database has schema version {found}, this build reads version {expected}; \

@@ -317,6 +317,20 @@ impl Store {
         Ok(Some(values))
     }
 
+    /// Writes a consistent copy of the whole database, every column at one point in time, into
+    /// the directory `dir`, which must not exist (a RocksDB checkpoint: table files are hard links
+    /// when `dir` is on the same filesystem, so it is quick and small). The node keeps running.
+    pub fn backup_to(&self, dir: &Path) -> StoreResult<()> {
+        let failed = |e: rocksdb::Error| StoreError::Backup {
+            path: dir.to_path_buf(),
+            reason: e.into_string(),
+        };
+        rocksdb::checkpoint::Checkpoint::new(&self.inner.db)
+            .map_err(failed)?
+            .create_checkpoint(dir)
+            .map_err(failed)
+    }
+
     /// Whether `column` holds any key starting with `prefix`.
     pub(crate) fn any_under(&self, column: Column, prefix: &[u8]) -> StoreResult<bool> {
         let mut any = false;

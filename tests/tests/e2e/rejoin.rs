@@ -26,6 +26,25 @@ fn back_up(c: &mut Cluster, i: usize) -> Result<PathBuf> {
     Ok(backup)
 }
 
+/// Has the running node `i` write a backup with `coalition partner backup`; a second backup into
+/// the same directory is refused and changes nothing.
+fn back_up_online(c: &Cluster, i: usize) -> Result<PathBuf> {
+    let backup = c.dir.path().join(format!("online-backup-{i}"));
+    let dir = backup.to_string_lossy().to_string();
+    let v = c.cli_json(i, &["partner", "backup", "--dir", &dir])?;
+    ensure!(v["dir"] == dir.as_str(), "backup answer: {v}");
+    for file in ["CURRENT", "anchors.txt"] {
+        ensure!(backup.join(file).is_file(), "the backup has no {file}: {v}");
+    }
+    let again = c.cli(i, &["partner", "backup", "--dir", &dir])?;
+    let said = String::from_utf8_lossy(&again.stderr);
+    ensure!(
+        again.status.code() == Some(1) && said.contains("already exists; name a new directory"),
+        "a backup over an existing directory: {said}"
+    );
+    Ok(backup)
+}
+
 /// Stops node `i` and puts `backup` in place of its store.
 fn restore(c: &mut Cluster, i: usize, backup: &Path) -> Result<()> {
     ensure!(c.stop(i)?, "node {i} did not stop cleanly");
@@ -56,7 +75,8 @@ fn a_node_on_an_old_copy_of_its_store_fetches_its_own_log_back_before_appending(
         let member = Member::new();
         issue(c, 0, member.id, 10, None)?;
         c.wait_converged(&ALL, REPLICATE)?;
-        let backup = back_up(c, 0)?;
+        // Taken while the node runs: a consistent copy, as a cold one would be.
+        let backup = back_up_online(c, 0)?;
 
         // Three more entries of partner 0's log reach every partner; then its store goes back to
         // the copy from before them.
@@ -83,8 +103,8 @@ fn a_node_on_an_old_copy_of_its_store_fetches_its_own_log_back_before_appending(
         // the start too, brought them first; both before the gate opened.
         let log = node_log(c, 0)?;
         ensure!(
-            log.matches("rejoined:").count() == 3,
-            "partner 0 did not rejoin after each of its three starts"
+            log.matches("rejoined:").count() == 2,
+            "partner 0 did not rejoin after each of its two starts"
         );
 
         // Its next entry extends that log: nobody sees two entries for one position.
