@@ -33,7 +33,7 @@ fn backup(ctx: &Context, dir: &Path) -> Result<()> {
     let shown = dir.display().to_string();
     let r = client
         .backup(&shown)
-        .with_context(|| format!("cannot back the node up into {shown}"))?;
+        .context("cannot back the node up")?;
     if ctx.out.json {
         return ctx.out.json(&r);
     }
