@@ -31,9 +31,7 @@ fn backup(ctx: &Context, dir: &Path) -> Result<()> {
     let dir = std::path::absolute(dir)
         .with_context(|| format!("cannot make {} absolute", dir.display()))?;
     let shown = dir.display().to_string();
-    let r = client
-        .backup(&shown)
-        .context("cannot back the node up")?;
+    let r = client.backup(&shown).context("cannot back the node up")?;
     if ctx.out.json {
         return ctx.out.json(&r);
     }

@@ -174,15 +174,20 @@ impl NodeError {
 
     /// The metrics label of a failed redemption.
     pub fn redemption_reason(&self) -> &'static str {
+        let [bad_signature, malformed, no_quorum, other] = Self::REDEMPTION_REASONS;
         match self {
             NodeError::RefusedBy { code, .. } => code.as_str(),
-            NodeError::OrderRefused(CertError::MemberSignature { .. }) => "bad_member_signature",
-            NodeError::OrderRefused(_) => "malformed",
-            NodeError::NoQuorum { .. } => "no_quorum",
+            NodeError::OrderRefused(CertError::MemberSignature { .. }) => bad_signature,
+            NodeError::OrderRefused(_) => malformed,
+            NodeError::NoQuorum { .. } => no_quorum,
             NodeError::OrderTooLate { .. } => RefusalCode::OrderTooLate.as_str(),
-            _ => "other",
+            _ => other,
         }
     }
+
+    /// What [`NodeError::redemption_reason`] answers besides a refusal code (metrics label them).
+    pub const REDEMPTION_REASONS: [&'static str; 4] =
+        ["bad_member_signature", "malformed", "no_quorum", "other"];
 }
 
 impl From<WriterError> for NodeError {

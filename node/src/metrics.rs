@@ -1,5 +1,6 @@
 //! Prometheus metrics, served at `/metrics`.
 
+use coalition_core::refusal::RefusalCode;
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -12,12 +13,14 @@ type Labels = Vec<(String, String)>;
 /// Every metric the node exports.
 pub struct Metrics {
     registry: Registry,
-    /// Entries applied to the ledger, by log partner name.
+    /// Entries from partners applied to the ledger, by source (`peer`).
     pub entries_applied: Family<Labels, Counter>,
     /// Entries refused, by reason.
     pub entries_rejected: Family<Labels, Counter>,
     /// Points issued by this partner.
     pub points_issued: Counter,
+    /// Points redeemed at this partner (certified here as redeemer).
+    pub points_redeemed: Counter,
     /// Votes this node gave.
     pub votes_given: Counter,
     /// Votes this node refused, by reason code.
@@ -46,6 +49,7 @@ impl Metrics {
             entries_applied: Family::default(),
             entries_rejected: Family::default(),
             points_issued: Counter::default(),
+            points_redeemed: Counter::default(),
             votes_given: Counter::default(),
             votes_refused: Family::default(),
             certificates_formed: Counter::default(),
@@ -59,7 +63,7 @@ impl Metrics {
         };
         registry.register(
             "entries_applied",
-            "Log entries applied, by log",
+            "Log entries from partners applied, by source",
             m.entries_applied.clone(),
         );
         registry.register(
@@ -71,6 +75,11 @@ impl Metrics {
             "points_issued",
             "Points issued by this partner",
             m.points_issued.clone(),
+        );
+        registry.register(
+            "points_redeemed",
+            "Points redeemed at this partner",
+            m.points_redeemed.clone(),
         );
         registry.register(
             "votes_given",
@@ -120,6 +129,24 @@ impl Metrics {
         Metrics { registry, ..m }
     }
 
+    /// Gives every label value a series at 0 from the start, so `rate()` and an alert on a
+    /// counter's absence work from the first scrape, not from the first event. The refusal codes
+    /// label votes and failed redemptions; `redemption_reasons` are the other reasons a redemption
+    /// fails with.
+    pub fn initialise_labels(&self, redemption_reasons: &[&str]) {
+        zero(&self.entries_applied, "source", "peer");
+        for reason in ["invalid", "rule"] {
+            zero(&self.entries_rejected, "reason", reason);
+        }
+        for code in RefusalCode::ALL {
+            zero(&self.votes_refused, "reason", code.as_str());
+            zero(&self.redemptions_failed, "reason", code.as_str());
+        }
+        for reason in redemption_reasons {
+            zero(&self.redemptions_failed, "reason", reason);
+        }
+    }
+
     /// The text exposition format.
     pub fn render(&self) -> String {
         let mut out = String::new();
@@ -133,6 +160,11 @@ impl Default for Metrics {
     fn default() -> Self {
         Metrics::new()
     }
+}
+
+/// Creates `family`'s series for `key=value`, at 0.
+fn zero(family: &Family<Labels, Counter>, key: &str, value: &str) {
+    drop(family.get_or_create(&label(key, value)));
 }
 
 /// A single label set.

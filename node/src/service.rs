@@ -117,6 +117,8 @@ pub async fn start(config: &Config, clock: SharedClock) -> anyhow::Result<Runnin
         .context("starting the network")?;
 
     let (progress_tx, progress_rx) = watch::channel(progress);
+    let metrics = Arc::new(Metrics::new());
+    metrics.initialise_labels(&crate::error::NodeError::REDEMPTION_REASONS);
     let node = Arc::new(Node::new(NodeParts {
         genesis: genesis.clone(),
         identity: Identity {
@@ -126,7 +128,7 @@ pub async fn start(config: &Config, clock: SharedClock) -> anyhow::Result<Runnin
         store: reader,
         writer,
         net: net.clone(),
-        metrics: Arc::new(Metrics::new()),
+        metrics,
         clock,
         seal: progress_rx,
         anchor_file: config.anchor_file.clone(),

@@ -85,8 +85,9 @@ impl Redeemer {
         }
         let metrics = node.metrics();
         match &result {
-            Ok(_) => {
+            Ok(r) => {
                 metrics.certificates_formed.inc();
+                metrics.points_redeemed.inc_by(r.points);
                 metrics
                     .redemption_latency
                     .observe(started.elapsed().as_secs_f64());

@@ -631,6 +631,16 @@ fn metrics_are_served_as_openmetrics() -> Result<()> {
         body.trim_end().ends_with("# EOF"),
         "/metrics body is not OpenMetrics text: {body:.200}"
     );
+    // Labelled counters have their series before the first event, so rate() and alerts work
+    // from the first scrape.
+    for series in [
+        "coalition_votes_refused_total{reason=\"conflict\"} 0",
+        "coalition_redemptions_failed_total{reason=\"no_quorum\"} 0",
+        "coalition_entries_rejected_total{reason=\"invalid\"} 0",
+        "coalition_points_redeemed_total 0",
+    ] {
+        ensure!(body.contains(series), "/metrics lacks {series}:\n{body}");
+    }
     Ok(())
 }
 
