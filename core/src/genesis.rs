@@ -204,6 +204,12 @@ impl Genesis {
             .unwrap_or(0)
     }
 
+    /// The first second of `epoch`.
+    pub fn epoch_start(&self, epoch: Epoch) -> Timestamp {
+        self.genesis_time
+            .saturating_add(epoch.saturating_mul(self.epoch_secs))
+    }
+
     /// The first second after `epoch` ends.
     pub fn epoch_end(&self, epoch: Epoch) -> Timestamp {
         self.genesis_time
@@ -222,6 +228,18 @@ mod tests {
 
     fn genesis(n: usize) -> Genesis {
         crate::test_util::test_genesis(n).0
+    }
+
+    #[test]
+    fn an_epoch_runs_from_its_start_to_its_end() {
+        let g = genesis(4);
+        for e in [0, 1, 7, 1000] {
+            let (start, end) = (g.epoch_start(e), g.epoch_end(e));
+            assert_eq!(end - start, g.epoch_secs);
+            assert_eq!(g.epoch_at(start), e);
+            assert_eq!(g.epoch_at(end - 1), e);
+            assert_eq!(g.epoch_at(end), e + 1);
+        }
     }
 
     #[test]

@@ -115,6 +115,7 @@ pub async fn status(node: &Node) -> NodeResult<Status> {
     let genesis = node.genesis().clone();
     let progress = node.seal_progress();
     let now = node.now();
+    let current = genesis.epoch_at(now);
     // Nobody is late before the epoch has ended.
     let next = progress.computed;
     let late = now >= genesis.epoch_end(next);
@@ -174,12 +175,10 @@ pub async fn status(node: &Node) -> NodeResult<Status> {
         genesis_hash: genesis.hash(),
         peers,
         logs,
-        current_epoch: genesis.epoch_at(now),
+        current_epoch: current,
         now,
-        epoch_start: genesis
-            .epoch_end(genesis.epoch_at(now))
-            .saturating_sub(genesis.epoch_secs),
-        epoch_end: genesis.epoch_end(genesis.epoch_at(now)),
+        epoch_start: genesis.epoch_start(current),
+        epoch_end: genesis.epoch_end(current),
         quorum: genesis.quorum(),
         last_sealed_epoch: progress.last_sealed(),
         awaiting,
