@@ -2,7 +2,8 @@
 //!
 //! Layout: [`args`] holds the clap definitions and nothing else; [`context`] turns the global options
 //! into what commands need; one module per role does the work ([`network`], [`member`] with the
-//! [`wallet`] file, [`partner`], [`status`]); [`output`] writes tables or `--json`.
+//! [`wallet`] file and its orders in [`redeem`] and [`pending`], [`partner`], [`status`]);
+//! [`output`] writes tables or `--json`.
 //!
 //! Exit codes (also in `--help`):
 //!
@@ -25,6 +26,7 @@ mod network;
 mod output;
 mod partner;
 mod pending;
+mod redeem;
 mod settlement;
 mod statement_table;
 mod status;

@@ -4,8 +4,8 @@
 
 use crate::args::{OrderToken, PartnerCommand};
 use crate::context::Context;
-use crate::member;
 use crate::output::{self, partner_name};
+use crate::redeem;
 use anyhow::{Context as _, Result};
 use coalition_client::types::IssueRequest;
 use coalition_core::record::{MemberId, Points};
@@ -112,5 +112,5 @@ fn submit_redeem(ctx: &Context, token: &OrderToken) -> Result<()> {
             o.member.short()
         )
     })?;
-    member::print_receipt(ctx, &client, &r)
+    redeem::print_receipt(ctx, &client, &r)
 }
