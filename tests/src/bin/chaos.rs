@@ -343,19 +343,22 @@ struct Perturbed {
     full_disks: u64,
 }
 
-/// The perturbations' own state: where each node's last cold copy is.
+/// The perturbations: the cluster and disks they act on, their dice, what they did and saw.
 struct Perturber<'a> {
     cluster: &'a mut Cluster,
     disks: &'a [SmallDisk],
     shared: &'a Shared,
     rng: Rng,
-    /// Node `i`'s copy of its data directory, taken while it was down after a kill.
-    copies: Vec<Option<PathBuf>>,
     done: Perturbed,
     problems: Vec<String>,
 }
 
 impl Perturber<'_> {
+    /// Where node `i`'s cold copy is kept (taken while it was down after a kill).
+    fn copy_of(&self, i: usize) -> PathBuf {
+        self.cluster.dir.path().join(format!("copy-{i}"))
+    }
+
     fn down_for(&mut self) -> Duration {
         Duration::from_millis(500 + self.rng.below(2500))
     }
@@ -363,12 +366,11 @@ impl Perturber<'_> {
     /// kill -9, a cold copy of the data directory while it is down (for a later restore), restart.
     fn kill(&mut self, victim: usize) -> Result<()> {
         self.cluster.kill9(victim)?;
-        let copy = self.cluster.dir.path().join(format!("copy-{victim}"));
+        let copy = self.copy_of(victim);
         if copy.exists() {
             std::fs::remove_dir_all(&copy)?;
         }
         copy_dir(&self.cluster.data_dir(victim), &copy)?;
-        self.copies[victim] = Some(copy);
         std::thread::sleep(self.down_for());
         self.cluster.restart(victim)?;
         self.done.kills += 1;
@@ -439,8 +441,9 @@ impl Perturber<'_> {
                 disk::flip(&wal, (block * WAL_BLOCK) as usize)?;
                 self.refuses_damaged_wal(victim, block * WAL_BLOCK)?;
                 std::fs::remove_dir_all(&data)?;
-                if let Some(copy) = &self.copies[victim] {
-                    copy_dir(copy, &data)?;
+                let copy = self.copy_of(victim);
+                if copy.exists() {
+                    copy_dir(&copy, &data)?;
                     self.done.restored_from_copy += 1;
                 }
                 self.cluster.restart(victim).with_context(|| {
@@ -558,7 +561,6 @@ fn run(cluster: &mut Cluster, disks: &[SmallDisk], args: &Args) -> Result<()> {
         disks,
         shared: &shared,
         rng: Rng(args.seed ^ 0x9e37_79b9_7f4a_7c15),
-        copies: vec![None; NODES],
         done: Perturbed::default(),
         problems: Vec::new(),
     };
